@@ -1,0 +1,1 @@
+"""Answering: retrieval over the passage stores and answer composition."""

@@ -1,0 +1,691 @@
+"""Answering one intent from one document's facts and passages, with citations and formulas.
+
+Matching is by common substrings between the question and each fact's names (row label, column
+header, narrative subject), weighted by how much of the name the question covers; generic words
+(支出, 经费, 预算 …) count little. Table cells whose row the question does not name count only on
+total rows (合计/单位行), and cells off the table's main column only when the question names the
+column. Figures are never generated: every number printed comes from a fact or from arithmetic on
+facts, with its formula.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from difflib import SequenceMatcher
+from typing import Protocol
+
+from ..model import AnswerPart, Citation, Document, Fact, FactRef, Passage, Table
+from ..parsing.text import norm_label
+from ..understanding.intent import Intent
+from ..understanding.lexicon import Lexicon
+from . import compute
+
+log = logging.getLogger(__name__)
+
+GENERIC = {"支出", "经费", "预算", "项目", "费用", "收入", "合计", "总计", "小计", "金额", "资金", "情况",
+           "单位", "部门", "本年", "年度", "财政", "拨款", "其他", "安排", "支出预算", "预算支出",
+           "指标", "数量", "工作", "管理"}
+_FILLER = re.compile(
+    r"请问|是多少钱|是多少|多少钱|有多少|多少|是什么|有几个|几个|几|一共|总共|共计|加起来|花了|交了|用了|安排了|"
+    r"了|吗|呢|[？?，,。！!]|那么|^那|^其中|今年|本年|去年|上年|\d{4}\s*年度?|年度|的|为|"
+    r"(?:和|与|比|较|同)\s*(?:\d{4}\s*年|上年|去年)(?:相比)?|相比|变化|增减|减少|增加|下降|增长|"
+    r"占比|比例|比重|百分比|是否|是")
+_MAIN_LEAVES = {"合计", "金额", "资金总额", "小计"}
+
+
+class Retriever(Protocol):
+    def search(self, query: str, k: int = 5, doc_ids=None, kinds=None) -> list: ...
+
+
+def overlap(q: str, name: str) -> float:
+    """Weighted length of the common substrings (≥ 2 chars) of question and name; generic words
+    count 0.3 per character."""
+    if not q or not name:
+        return 0.0
+    a, b = list(q), list(name)
+    total = 0.0
+    while True:
+        m = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+        if m.size < 2:
+            break
+        block = "".join(b[m.b:m.b + m.size])
+        total += m.size * (0.3 if block in GENERIC else 1.0)
+        a[m.a:m.a + m.size] = ["\x00"] * m.size
+        b[m.b:m.b + m.size] = ["\x01"] * m.size
+    return total
+
+
+def name_score(q: str, name: str) -> float:
+    """Overlap weighted by the share of the name covered (0 when nothing specific matches)."""
+    name = _match_form(name)
+    L = overlap(q, name)
+    cov = min(1.0, L / max(1, len(name)))
+    if L < 1.5 or (L < 4 and cov < 0.5):
+        return 0.0
+    return L * (0.5 + 0.5 * cov)
+
+
+def _match_form(s: str) -> str:
+    return norm_label(s).replace("、", "").replace("“", "").replace("”", "")
+
+
+def strip_filler(q: str) -> str:
+    """The question without question words, years and operation words (the item being asked)."""
+    return _FILLER.sub("", q).strip()
+
+
+@dataclass
+class Item:
+    """A candidate answer figure: one value supported by facts, or a sum of rows (``formula``)."""
+
+    label: str
+    value: Decimal
+    value_text: str
+    unit: str
+    facts: list[Fact]
+    score: float
+    formula: str = ""
+    computed: bool = False
+
+    @property
+    def has_statement(self) -> bool:
+        return any(f.source == "narrative" for f in self.facts)
+
+
+@dataclass
+class TurnCitations:
+    """Citations of a whole turn, numbered once; parts refer to the same numbers."""
+
+    items: list[Citation] = field(default_factory=list)
+
+    def add(self, c: Citation) -> int:
+        for i, x in enumerate(self.items, start=1):
+            if (x.doc_id, x.line, x.locator) == (c.doc_id, c.line, c.locator):
+                return i
+        self.items.append(c)
+        return len(self.items)
+
+
+class DocumentAnswerer:
+    """Answers intents against one document. ``facts``/``passages``/``tables`` are that document's;
+    ``retriever`` (optional) is the hybrid passage search used for definitions and explanations."""
+
+    def __init__(self, doc: Document, facts: list[Fact], passages: list[Passage], tables: list[Table],
+                 lexicon: Lexicon, retriever: Retriever | None = None):
+        self.doc = doc
+        self.facts = facts
+        self.passages = passages
+        self.tables = {t.table_id: t for t in tables}
+        self.lex = lexicon
+        self.retriever = retriever
+        self.main_col: dict[str, int] = {}
+        for f in facts:
+            if f.source == "table" and f.role == "amount":
+                self.main_col[f.table_id] = min(self.main_col.get(f.table_id, 10 ** 6), f.col_index)
+
+    # ------------------------------------------------------------------ vocabulary
+    def labels(self) -> list[str]:
+        """Names present in this document (row labels, column leaves, narrative subjects, terms)."""
+        out = {f.label for f in self.facts if f.label}
+        out |= {c for f in self.facts for c in f.col_path}
+        out |= {p.term for p in self.passages if p.term}
+        return sorted(x for x in out if len(x) >= 2)
+
+    # ------------------------------------------------------------------ scoring
+    def _col_name(self, f: Fact) -> str:
+        path = [p for p in f.col_path if p]
+        while path and (path[-1] in _MAIN_LEAVES or path[-1].startswith("其中")):
+            if path[-1].startswith("其中") and len(path[-1]) > 3:
+                path[-1] = path[-1][3:]
+                break
+            path = path[:-1]
+        name = path[-1] if path else ""
+        return "" if name in GENERIC or name.endswith("指标值") else name
+
+    def _is_main(self, f: Fact) -> bool:
+        leaf = f.col_path[-1] if f.col_path else ""
+        return f.col_index == self.main_col.get(f.table_id) or leaf in ("合计", "金额", "资金总额") or (
+            len(f.col_path) == 1 and leaf.endswith("合计"))
+
+    def score(self, q: str, f: Fact, codes: list[str]) -> float:
+        if f.source == "narrative":
+            s = name_score(q, f.label)
+            return s * 1.02 if s else 0.0
+        if f.role == "indicator":
+            s = name_score(q, f.label)
+            if s and f.row_path:
+                s += 0.3 * name_score(q, f.row_path[0])
+            return s
+        sr = 0.0 if (f.is_total_row or not f.label) else name_score(q, f.label)
+        col = self._col_name(f)
+        sc = name_score(q, col) if col else 0.0
+        code_hit = bool(f.code and f.code in codes)
+        base = sr + sc + (10.0 if code_hit else 0.0)
+        if base <= 0:
+            return 0.0
+        if sr == 0 and not code_hit and not f.is_total_row:
+            base *= 0.3
+        if sc == 0 and not self._is_main(f):
+            base *= 0.5
+        return base
+
+    def items(self, q: str, intent: Intent, roles=("amount", "count", "indicator"),
+              facts: list[Fact] | None = None) -> list[Item]:
+        """Candidate figures for the item named in ``q``, best first (empty if nothing matches)."""
+        pool = facts if facts is not None else self.facts
+        scored = []
+        for f in pool:
+            if f.role not in roles or f.value is None and f.role != "indicator":
+                continue
+            if intent.measure and f.unit != intent.measure and not (f.role == "indicator" and intent.measure in f.value_text):
+                continue
+            s = self.score(q, f, intent.codes)
+            if s > 0:
+                scored.append((s, f))
+        if not scored:
+            return []
+        best = max(s for s, _ in scored)
+        keep = [(s, f) for s, f in scored if s >= best * 0.85]
+        items: list[Item] = []
+        groups: dict[tuple, list[tuple[float, Fact]]] = {}
+        for s, f in keep:
+            if f.source == "table" and f.role == "amount" and not f.is_total_row:
+                key = (f.table_id, f.col_index, f.code or f.label)
+                groups.setdefault(key, []).append((s, f))
+            else:
+                items.append(self._item(f, s))
+        for key, members in groups.items():
+            rows = {f.row_index for _, f in members}
+            if len(rows) >= 2 and all(f.code == members[0][1].code and f.label == members[0][1].label for _, f in members):
+                items.append(self._sum_item([f for _, f in members], max(s for s, _ in members)))
+            else:
+                items.extend(self._item(f, s) for s, f in members)
+        # merge equal values (corroboration)
+        merged: dict[tuple, Item] = {}
+        for it in items:
+            k = (it.value, it.unit)
+            if k in merged:
+                m = merged[k]
+                m.facts.extend(x for x in it.facts if x not in m.facts)
+                if it.score > m.score:
+                    m.label, m.score = it.label, it.score
+                if not m.formula and it.formula and not m.has_statement:
+                    m.formula, m.computed = it.formula, it.computed
+                m.score += 0.05
+            else:
+                merged[k] = it
+        return sorted(merged.values(), key=lambda i: (-i.score, not i.has_statement, i.facts[0].line))
+
+    def _display_label(self, f: Fact) -> str:
+        if f.source == "narrative" or f.role == "indicator":
+            return f.label
+        col = self._col_name(f)
+        if f.is_total_row or not f.label:
+            return col or f.table_title
+        return f.label
+
+    def _item(self, f: Fact, s: float) -> Item:
+        value = compute.dec(f.value) if f.value is not None else Decimal(0)
+        return Item(self._display_label(f), value, f.value_text, f.unit, [f], s)
+
+    def _sum_item(self, facts: list[Fact], s: float) -> Item:
+        total = sum((compute.dec(f.value) for f in facts), Decimal(0))
+        d = compute.decimals_for([f.value_text for f in facts])
+        text = compute.fmt(total, d)
+        label = facts[0].label
+        formula = f"{label} = " + " + ".join(f.value_text for f in facts) + f" = {text} {facts[0].unit}"
+        return Item(label, total, text, facts[0].unit, list(facts), s, formula=formula, computed=True)
+
+    # ------------------------------------------------------------------ citations
+    def citation(self, f: Fact) -> Citation:
+        kind = "passage" if f.source == "narrative" else "table"
+        return Citation(self.doc.doc_id, self.doc.title, f.locator, f.quote, f.line, f.page, kind)
+
+    def passage_citation(self, p: Passage, quote: str | None = None) -> Citation:
+        loc = " > ".join(p.section_path) or self.doc.title
+        return Citation(self.doc.doc_id, self.doc.title, loc, quote or p.text, p.line, p.page, "passage")
+
+    def _refs(self, item: Item, reg: TurnCitations, limit: int = 3) -> tuple[str, list[Citation], list[FactRef]]:
+        facts = sorted(item.facts, key=lambda f: (f.source != "narrative", f.line))
+        if item.computed:
+            facts = [f for f in item.facts if f.source == "table"] + [f for f in item.facts if f.source != "table"]
+            limit = max(limit, len([f for f in item.facts if f.source == "table"]))
+        cites, refs, marks = [], [], []
+        for f in facts[:limit]:
+            c = self.citation(f)
+            n = reg.add(c)
+            if c not in cites:
+                cites.append(c)
+                marks.append(f"[{n}]")
+            refs.append(FactRef(self._display_label(f), f.value_text, f.unit, f.locator, f.doc_id))
+        return "".join(dict.fromkeys(marks)), cites, refs
+
+    # ------------------------------------------------------------------ operations
+    def answer(self, intent: Intent, subject: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        """Answer one intent; ``subject`` is the item text (inherited for follow-ups).
+        Returns None when this document has nothing to say (the caller decides not_found)."""
+        op = intent.op
+        q = strip_filler(subject) or subject
+        if intent.table_named:
+            named = self._named_table(intent.table_named)
+            if named is None and self._listed(intent.table_named):
+                return AnswerPart(intent.text, f"文档目录列出了《{intent.table_named}》，但文档中没有包含这张表，"
+                                  f"因此未找到其中的数据。", "not_found")
+        year_part = self._year_check(intent, q, reg)
+        if year_part is not None:
+            return year_part
+        handler = getattr(self, f"_op_{op}", None) or self._op_figure
+        return handler(intent, q, reg, context)
+
+    def _named_table(self, name: str) -> Table | None:
+        key = _table_key(name)
+        for t in self.tables.values():
+            tk = _table_key(t.title)
+            if key and (key == tk or key in tk or tk in key) and len(key) >= 4:
+                return t
+        return None
+
+    def _listed(self, name: str) -> bool:
+        key = _table_key(name)
+        return any(key == _table_key(x) for x in self.doc.listed_tables)
+
+    def _year_check(self, intent: Intent, q: str, reg: TurnCitations) -> AnswerPart | None:
+        if not self.doc.year:
+            return None
+        target = None
+        if intent.op == "change":
+            later = [y for y in intent.years if y > self.doc.year]
+            target = later[0] if later else None
+        elif intent.years:
+            target = intent.years[0] if self.doc.year not in intent.years else None
+        elif intent.year_offset is not None:
+            target = self.doc.year + intent.year_offset
+            if target == self.doc.year:
+                target = None
+        if target is None:
+            return None
+        if target < self.doc.year and intent.op in ("figure", "sum"):
+            part = self._previous_year(intent, q, target, reg)
+            if part is not None:
+                return part
+        return AnswerPart(intent.text, f"未找到{target}年的数据：已载入的《{self.doc.title}》是{self.doc.year}年"
+                          f"{self.doc.kind}，文档中没有{target}年的对应数字。", "not_found")
+
+    def _previous_year(self, intent: Intent, q: str, year: int, reg: TurnCitations) -> AnswerPart | None:
+        changes = [i for i in self.items(q, intent, roles=("change",)) if any(
+            f.base_year == year for f in i.facts)]
+        if not changes:
+            return None
+        ch = changes[0]
+        cf = ch.facts[0]
+        current = [f for f in self.facts if f.role == "amount" and f.line == cf.line and f.label == cf.label]
+        if not current:
+            current = [i.facts[0] for i in self.items(q, intent, roles=("amount",))[:1]]
+        if not current:
+            return None
+        cur = current[0]
+        prev = compute.dec(cur.value) - compute.dec(cf.value)
+        d = compute.decimals_for([cur.value_text, cf.value_text])
+        text = compute.fmt(prev, d)
+        verb = "减少" if cf.value < 0 else "增加"
+        sign = "+" if cf.value < 0 else "−"
+        formula = f"{year}年{cur.label} = {cur.value_text} {sign} {abs(compute.dec(cf.value))} = {text} {cur.unit}"
+        m1 = reg.add(self.citation(cur))
+        m2 = reg.add(self.citation(cf))
+        ans = (f"{year}年{cur.label}为 {text} {cur.unit}（推算：{self.doc.year}年为 {cur.value_text} {cur.unit}[{m1}]，"
+               f"比{year}年{verb} {abs(compute.dec(cf.value))} {cf.unit}[{m2}]；{formula}）。")
+        return AnswerPart(intent.text, ans, "computed",
+                          [FactRef(cur.label, cur.value_text, cur.unit, cur.locator, cur.doc_id),
+                           FactRef(cf.label + "（变化）", cf.value_text, cf.unit, cf.locator, cf.doc_id),
+                           FactRef(f"{year}年{cur.label}", text, cur.unit, "计算", self.doc.doc_id)],
+                          [self.citation(cur), self.citation(cf)], formula)
+
+    def _op_sum(self, intent, q, reg, context):
+        return self._op_figure(intent, q, reg, context)
+
+    def _op_code(self, intent, q, reg, context):
+        return self._op_figure(intent, q, reg, context)
+
+    def _op_figure(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        items = self.items(q, intent)
+        if not items:
+            return None
+        best = items[0]
+        if not self._confident(q, best, intent):
+            return None
+        context["subject"] = q
+        parts_text, cites, refs, formula = [], [], [], ""
+        shown = [best] + self._other_classification(best, items)
+        kind = "figure"
+        for it in shown:
+            text, c, r = self._figure_text(it, intent, reg)
+            parts_text.append(text)
+            cites.extend(x for x in c if x not in cites)
+            refs.extend(r)
+            if it.formula and not it.has_statement:
+                formula = formula or it.formula
+                kind = "computed"
+        if intent.unit_wanted and best.unit in compute.UNIT_FACTORS and intent.unit_wanted != best.unit:
+            conv = compute.convert(best.value, best.unit, intent.unit_wanted)
+            d = 2 if intent.unit_wanted != "元" else 2
+            ctext = compute.fmt(conv, d)
+            formula = f"{best.value_text} {best.unit} = {ctext} {intent.unit_wanted}"
+            parts_text.append(f"换算：{formula}")
+            refs.append(FactRef(best.label, ctext, intent.unit_wanted, "计算", self.doc.doc_id))
+            kind = "computed"
+        return AnswerPart(intent.text, "；".join(parts_text) + "。", kind, refs, cites, formula)
+
+    def _figure_text(self, it: Item, intent: Intent, reg: TurnCitations):
+        marks, cites, refs = self._refs(it, reg)
+        label = it.label
+        f0 = it.facts[0]
+        if f0.role == "indicator":
+            proj = f0.row_path[0] if f0.row_path else ""
+            where = f"（{proj}）" if proj else ""
+            text = f"{label}{where}的指标值为 {it.value_text}{marks}"
+        elif it.computed and not it.has_statement:
+            code = f"{f0.code} " if f0.code else ""
+            text = f"{code}{label} {it.value_text} {it.unit}{marks}（{it.formula}，{f0.table_title}中按政府预算经济分类分列的各行合计）"
+        else:
+            qual = ""
+            if f0.source == "table" and f0.code and f0.code_kind in ("functional", "economic"):
+                qual = f"（{'功能分类' if f0.code_kind == 'functional' else '经济分类'} {f0.code}）"
+            text = f"{label} {it.value_text} {it.unit}{marks}{qual}".replace("  ", " ")
+        return text, cites, refs
+
+    def _other_classification(self, best: Item, items: list[Item]) -> list[Item]:
+        """A second figure when the term matches rows of both 功能分类 and 经济分类 with different
+        amounts (each is labelled with its classification)."""
+        kinds = {f.code_kind for f in best.facts}
+        out = []
+        for it in items[1:]:
+            if it.value == best.value or it.score < best.score * 0.9:
+                continue
+            k = {f.code_kind for f in it.facts}
+            if k & {"functional", "economic"} and not (k & kinds):
+                out.append(it)
+                break
+        return out
+
+    def _confident(self, q: str, it: Item, intent: Intent) -> bool:
+        if any(f.code and f.code in intent.codes for f in it.facts):
+            return True
+        names = [it.label] + [f.label for f in it.facts]
+        best_cov = max((overlap(q, _match_form(n)) / max(1, len(_match_form(n))) for n in names if n), default=0)
+        best_len = max((overlap(q, _match_form(n)) for n in names if n), default=0)
+        return best_len >= 4 or (best_len >= 2 and best_cov >= 0.5)
+
+    # shares ----------------------------------------------------------------
+    def _op_share(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        part_q = strip_filler(intent.text.split("占")[0]) if "占" in intent.text else q
+        if not part_q or not self.items(part_q, intent, roles=("amount",)):
+            part_q = context.get("subject") or q
+        parts = self.items(part_q, intent, roles=("amount",))
+        if not parts or not self._confident(part_q, parts[0], intent):
+            return None
+        part = parts[0]
+        whole_q = strip_filler(intent.whole_text) if intent.whole_text else ""
+        whole_q = self.lex.canonical(whole_q) if whole_q else ""
+        if not whole_q:
+            whole_q = self.lex.parent(part.label) or next((f.whole for f in part.facts if f.whole), "")
+        wholes = self.items(whole_q, intent, roles=("amount",)) if whole_q else []
+        wholes = [w for w in wholes if w.value != 0 and w.unit == part.unit and w.value >= part.value]
+        context["subject"] = part_q
+        if not wholes:
+            stated = [f for f in self.facts if f.role == "share" and f.label == part.facts[0].label]
+            if stated:
+                f = stated[0]
+                n = reg.add(self.citation(f))
+                return AnswerPart(intent.text, f"{part.label}占比 {f.value_text}[{n}]。", "ratio",
+                                  [FactRef(f.label, f.value_text, "%", f.locator, f.doc_id)], [self.citation(f)])
+            return None
+        whole = wholes[0]
+        pct = compute.share(part.value, whole.value)
+        pct_text = compute.fmt(pct, 2)
+        pm, pc, pr = self._refs(part, reg, 2)
+        wm, wc, wr = self._refs(whole, reg, 2)
+        formula = f"{part.value_text} ÷ {whole.value_text} × 100% = {pct_text}%"
+        stated = [f for f in self.facts if f.role == "share" and _same(f.label, part.label)
+                  and abs(f.value - float(pct_text)) < 0.006]
+        kind = "ratio" if stated else "computed"
+        extra, cites = "", pc + [c for c in wc if c not in pc]
+        if stated:
+            n = reg.add(self.citation(stated[0]))
+            extra = f"，与文件所述占比一致[{n}]"
+            cites.append(self.citation(stated[0]))
+        ans = (f"{part.label} {part.value_text} {part.unit}{pm}，占{whole.label} {whole.value_text} {whole.unit}{wm}"
+               f"的 {pct_text}%（{formula}{extra}）。")
+        refs = pr + wr + [FactRef(f"{part.label}占{whole.label}比例", pct_text + "%", "%", "计算", self.doc.doc_id)]
+        return AnswerPart(intent.text, ans, kind, refs, cites, formula)
+
+    # changes ---------------------------------------------------------------
+    def _op_change(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        items = self.items(q, intent, roles=("change", "change_pct"))
+        if not items or not self._confident(q, items[0], intent):
+            if context.get("subject") and intent.follow_up:
+                items = self.items(context["subject"], intent, roles=("change", "change_pct"))
+            if not items:
+                return None
+        top = items[0].facts[0]
+        line_facts = [f for f in self.facts if f.line == top.line and f.source == "narrative" and (
+            f.label == top.label or f.role in ("change", "change_pct") and f.label == top.label)]
+        amount = [f for f in self.facts if f.line == top.line and f.role == "amount" and (
+            f.label == top.label or overlap(_match_form(top.label), _match_form(f.label)) >= 3)]
+        changes = [f for f in line_facts if f.role in ("change", "change_pct")]
+        context["subject"] = q
+        bits, cites, refs = [], [], []
+        if amount:
+            a = amount[0]
+            n = reg.add(self.citation(a))
+            bits.append(f"{a.label} {a.value_text} {a.unit}[{n}]")
+            refs.append(FactRef(a.label, a.value_text, a.unit, a.locator, a.doc_id))
+        for f in changes:
+            n = reg.add(self.citation(f))
+            base = f"比{f.base_year}年" if f.base_year else "比上年"
+            if f.role == "change":
+                bits.append(f"{top.label}{base}{'增加' if f.value > 0 else '减少'} {abs(compute.dec(f.value))} {f.unit}[{n}]")
+            else:
+                bits.append(f"{'增长' if f.value > 0 else '下降'} {abs(compute.dec(f.value))}%[{n}]")
+            refs.append(FactRef(f.label, f.value_text, f.unit, f.locator, f.doc_id))
+        cite = self.citation(top)
+        cites.append(cite)
+        reason = re.search(r"主要原因[是：:]*\s*([^。]+)", top.quote)
+        text = "，".join(bits) + "。" + (f"主要原因：{reason.group(1)}。" if reason else "")
+        return AnswerPart(intent.text, text, "figure", refs, cites)
+
+    # differences -----------------------------------------------------------
+    def _op_diff(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        if not intent.diff_pair:
+            return self._op_figure(intent, q, reg, context)
+        a_q, b_q = (strip_filler(x) for x in intent.diff_pair)
+        a_items = self.items(a_q, intent, roles=("amount",))
+        b_items = self.items(b_q, intent, roles=("amount",))
+        if not a_items or not b_items:
+            return None
+        a, b = a_items[0], b_items[0]
+        if a.unit != b.unit:
+            return None
+        diff = a.value - b.value
+        d = compute.decimals_for([a.value_text, b.value_text])
+        text = compute.fmt(diff, d)
+        am, ac, ar = self._refs(a, reg, 2)
+        bm, bc, br = self._refs(b, reg, 2)
+        formula = f"{a.value_text} − {b.value_text} = {text} {a.unit}"
+        ans = f"{a.label} {a.value_text} {a.unit}{am}，{b.label} {b.value_text} {b.unit}{bm}，相差 {text} {a.unit}（{formula}）。"
+        return AnswerPart(intent.text, ans, "computed",
+                          ar + br + [FactRef(f"{a.label}−{b.label}", text, a.unit, "计算", self.doc.doc_id)],
+                          ac + [c for c in bc if c not in ac], formula)
+
+    # sets: max / min / rank / list ------------------------------------------
+    def item_set(self, q: str, intent: Intent) -> tuple[str, list[Item]]:
+        """The set a ranking or list question is about: the lexicon's parts of a named whole, the
+        rows of the table a word names (项目 → 项目支出 table), or the best-matching table's rows."""
+        canon = q
+        for whole, kids in self.lex.children.items():
+            if whole in _match_form(canon):
+                out = []
+                for k in kids:
+                    its = self.items(k, intent, roles=("amount",))
+                    if its and self._confident(k, its[0], intent):
+                        it = its[0]
+                        it.label = k
+                        out.append(it)
+                if len(out) >= 2:
+                    return whole, out
+        table = None
+        for word, key in self.lex.item_tables.items():
+            if word in q:
+                cands = [t for t in self.tables.values() if key in t.title and t.table_id in self.main_col]
+                if cands:
+                    table = cands[0]
+                    break
+        if table is None:
+            scored = [(overlap(_match_form(q), _match_form(t.title)), t) for t in self.tables.values()
+                      if t.table_id in self.main_col]
+            scored = [x for x in scored if x[0] >= 2]
+            if scored:
+                table = max(scored, key=lambda x: x[0])[1]
+        if table is None:
+            return "", []
+        main = self.main_col[table.table_id]
+        rows = [f for f in self.facts if f.table_id == table.table_id and f.col_index == main
+                and f.role == "amount" and not f.is_total_row and f.label]
+        return table.title, [self._item(f, 1.0) for f in rows]
+
+    def _ranked(self, intent, q, context):
+        name, items = self.item_set(q, intent) if q else ("", [])
+        if not items and context.get("set"):
+            name, items = context["set"]
+        if not items:
+            return "", []
+        context["set"] = (name, items)
+        return name, items
+
+    def _op_max(self, intent, q, reg, context):
+        return self._rank(intent, q, reg, context, 1, ascending=False)
+
+    def _op_min(self, intent, q, reg, context):
+        return self._rank(intent, q, reg, context, 1, ascending=True)
+
+    def _op_rank(self, intent, q, reg, context):
+        return self._rank(intent, q, reg, context, intent.rank, ascending=intent.ascending)
+
+    def _rank(self, intent, q, reg, context, n: int, ascending: bool) -> AnswerPart | None:
+        name, items = self._ranked(intent, q, context)
+        if not items:
+            return None
+        order = sorted(items, key=lambda i: (i.value, i.facts[0].line) if ascending else (-i.value, i.facts[0].line))
+        if n > len(order):
+            return AnswerPart(intent.text, f"{_strip_year(name)}只有 {len(order)} 项，没有第{n}项。", "not_found")
+        it = order[n - 1]
+        marks, cites, refs = self._refs(it, reg, 2)
+        word = {(1, False): "最多", (1, True): "最少"}.get((n, ascending), f"第{n}{'小' if ascending else '大'}")
+        ranking = "、".join(f"{x.label} {x.value_text}" for x in order)
+        ans = (f"{it.label} {it.value_text} {it.unit}{marks}，是{_strip_year(name)}中{word}的一项"
+               f"（共 {len(order)} 项，按金额排序：{ranking}，单位{it.unit}）。")
+        for x in order:
+            if x is not it:
+                for f in x.facts[:1]:
+                    c = self.citation(f)
+                    reg.add(c)
+                    cites.append(c)
+        return AnswerPart(intent.text, ans, "computed", refs, cites, f"按金额{'升序' if ascending else '降序'}排序")
+
+    def _op_list(self, intent, q, reg, context) -> AnswerPart | None:
+        name, items = self._ranked(intent, q, context)
+        if not items:
+            return self._op_passage(intent, q, reg, context, kinds=("narrative",))
+        cites, refs, bits = [], [], []
+        for x in items:
+            f = x.facts[0]
+            c = self.citation(f)
+            n = reg.add(c)
+            cites.append(c)
+            bits.append(f"{x.label} {x.value_text} {x.unit}[{n}]")
+            refs.append(FactRef(x.label, x.value_text, x.unit, f.locator, f.doc_id))
+        ans = f"{_strip_year(name)}共列 {len(items)} 项：" + "；".join(bits) + "。"
+        return AnswerPart(intent.text, ans, "list", refs, cites)
+
+    # passages --------------------------------------------------------------
+    def _candidates(self, query: str, kinds: tuple[str, ...], k: int = 6) -> list[Passage]:
+        pool = [p for p in self.passages if p.kind in kinds]
+        out: list[Passage] = []
+        if self.retriever is not None:
+            try:
+                for sp in self.retriever.search(query, k=k, doc_ids=[self.doc.doc_id], kinds=list(kinds)):
+                    p = getattr(sp, "passage", sp)
+                    if isinstance(p, tuple):
+                        p = p[0]
+                    out.append(p)
+            except Exception:  # retrieval is an aid; the lexical fallback below still answers
+                log.exception("retrieval failed; using lexical fallback")
+        for p in pool:
+            if p not in out:
+                out.append(p)
+        return out
+
+    def _op_definition(self, intent, q, reg, context) -> AnswerPart | None:
+        term = _match_form(self.lex.canonical(q))
+        cands = self._candidates(intent.text, ("glossary",))
+        scored = [(name_score(term, _match_form(p.term)) + 0.2 * name_score(term, p.text[:40]), p) for p in cands]
+        scored = [x for x in scored if x[0] > 0]
+        if not scored:
+            cands = self._candidates(intent.text, ("note", "narrative"))
+            scored = [(overlap(term, _match_form(p.text)) / 2, p) for p in cands if "是指" in p.text or "指" in p.text]
+            scored = [x for x in scored if x[0] >= 2]
+            if not scored:
+                return None
+        p = max(scored, key=lambda x: x[0])[1]
+        context["subject"] = p.term or q
+        c = self.passage_citation(p)
+        n = reg.add(c)
+        text = re.sub(r"^\s*(?:[一二三四五六七八九十]+\s*[、.．]|[（(][一二三四五六七八九十]+[)）])\s*", "", p.text)
+        return AnswerPart(intent.text, f"{text}[{n}]", "definition", [], [c])
+
+    def _op_explain(self, intent, q, reg, context):
+        return self._op_passage(intent, q, reg, context, kinds=("narrative",), cue=r"原因|由于|因为|主要是")
+
+    def _op_usage(self, intent, q, reg, context):
+        return self._op_passage(intent, q, reg, context, kinds=("narrative",), cue=r"用于|主要用于|用途")
+
+    def _op_passage(self, intent, q, reg, context, kinds=("narrative",), cue: str = "") -> AnswerPart | None:
+        subject = q if q and strip_filler(q) else context.get("subject", "")
+        term = _match_form(self.lex.canonical(strip_filler(subject) or subject))
+        cands = self._candidates(intent.text + " " + term, kinds)
+        best, best_s = None, 0.0
+        for p in cands:
+            s = overlap(term, _match_form(p.text)) if term else 0.0
+            if cue and re.search(cue, p.text):
+                s += 3
+            if s > best_s:
+                best, best_s = p, s
+        if best is None or best_s < 3:
+            return None
+        sents = [x for x in re.split(r"(?<=[。；])", best.text) if x.strip()]
+        chosen = [x for x in sents if (term and overlap(term, _match_form(x)) >= min(4, len(term))) or (cue and re.search(cue, x))]
+        if cue:
+            with_cue = [x for x in chosen if re.search(cue, x)]
+            if with_cue:
+                chosen = [x for x in chosen if x in with_cue or (term and term in _match_form(x))]
+        quote = "".join(chosen) if chosen else best.text
+        c = self.passage_citation(best, quote)
+        n = reg.add(c)
+        context["subject"] = subject
+        return AnswerPart(intent.text, f"{quote.strip()}[{n}]", "passage", [], [c])
+
+
+def _same(a: str, b: str) -> bool:
+    a, b = _match_form(a), _match_form(b)
+    return a == b or a.startswith(b) or b.startswith(a)
+
+
+def _table_key(name: str) -> str:
+    t = re.sub(r"^\s*\d{4}\s*年度?", "", name)
+    t = re.sub(r"[“”\"\s（）()]", "", t)
+    return t
+
+
+def _strip_year(name: str) -> str:
+    return re.sub(r"^\s*\d{4}\s*年度?\s*", "", name)

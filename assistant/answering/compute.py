@@ -1,0 +1,44 @@
+"""Arithmetic on figures with formulas, rounded as the source prints (half up).
+
+Source conventions: amounts in 万元 carry two decimals in the standard tables; percentages are given
+to two decimals. Results are exact decimal arithmetic on the printed values.
+"""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+UNIT_FACTORS = {"元": Decimal(1), "万元": Decimal(10000), "亿元": Decimal(100000000)}
+
+
+def dec(x: float | str) -> Decimal:
+    """Decimal from a printed figure ("1,990.50") or a float (via its repr)."""
+    return Decimal(str(x).replace(",", ""))
+
+
+def fmt(value: Decimal, decimals: int) -> str:
+    """Round half up to ``decimals`` and print without thousands separators."""
+    q = Decimal(1).scaleb(-decimals) if decimals > 0 else Decimal(1)
+    return str(value.quantize(q, rounding=ROUND_HALF_UP))
+
+
+def share(part: Decimal, whole: Decimal) -> Decimal | None:
+    """part / whole × 100 (percent), or None when the whole is zero."""
+    if whole == 0:
+        return None
+    return part / whole * 100
+
+
+def convert(value: Decimal, from_unit: str, to_unit: str) -> Decimal:
+    """Convert between 元, 万元 and 亿元. Raises KeyError for other units."""
+    return value * UNIT_FACTORS[from_unit] / UNIT_FACTORS[to_unit]
+
+
+def decimals_for(texts: list[str], default: int = 2) -> int:
+    """Decimals to print a derived amount with: the most any input printed (at least the default
+    for 万元 amounts printed with decimals)."""
+    best = 0
+    for t in texts:
+        t = str(t)
+        if "." in t:
+            best = max(best, len(t.split(".")[1].rstrip("%")))
+    return best if best else 0

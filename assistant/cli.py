@@ -1,0 +1,95 @@
+"""Command line: ``budget-qa ingest | ask | serve``. Parses input, calls the core, prints output;
+domain errors become one-line messages on stderr with exit code 2."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .config import Settings
+from .errors import BudgetQAError
+
+app = typer.Typer(add_completion=False, help="预算公开问答：对部门预算/决算公开文件给出带出处的准确回答。")
+
+
+def _settings(index: Optional[Path]) -> Settings:
+    return Settings.from_env().with_(index_dir=index)
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@app.command()
+def ingest(paths: list[Path] = typer.Argument(None, help="文档或文件夹（默认 corpus/）"),
+           index: Optional[Path] = typer.Option(None, "--index", help="索引目录（默认 index/）")) -> None:
+    """Parse documents into the index (facts, passages, embeddings)."""
+    from .ingest import ingest as run
+
+    s = _settings(index)
+    report = run(paths or [s.corpus_dir], s, progress=_progress)
+    for d in report.documents:
+        warn = f"  警告：{'；'.join(d.warnings)}" if d.warnings else ""
+        print(f"{d.doc_id}: {d.tables} 张表, {d.facts} 个数字, {d.passages} 个段落{warn}")
+    print(f"索引已更新：{s.index_dir}")
+
+
+@app.command()
+def ask(question: Optional[str] = typer.Argument(None, help="问题；省略时从标准输入逐行读取"),
+        json_out: bool = typer.Option(False, "--json", help="每行输出一个 JSON 对象"),
+        index: Optional[Path] = typer.Option(None, "--index", help="索引目录")) -> None:
+    """Answer a question, or one question per stdin line (batch mode)."""
+    from .engine import Assistant
+
+    s = _settings(index)
+    assistant = Assistant.open(s, build_if_missing=True, progress=_progress)
+    lines = [question] if question is not None else (l.rstrip("\n") for l in sys.stdin)
+    for line in lines:
+        conv, q = None, line
+        stripped = (line or "").strip()
+        if stripped.startswith("{"):
+            try:
+                obj = json.loads(stripped)
+                conv, q = obj.get("conversation"), obj.get("question", "")
+                conv = None if conv is None else str(conv)
+            except (json.JSONDecodeError, AttributeError):
+                pass
+        try:
+            ans = assistant.ask(q, conversation=conv)
+            out = ans.to_dict()
+        except BudgetQAError as exc:
+            out = {"question": q, "answer": str(exc), "kind": "not_found", "facts": [], "citations": [], "parts": []}
+        if json_out:
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        else:
+            print(out["answer"])
+            for i, c in enumerate(out["citations"], start=1):
+                where = f"第{c['page']}页" if c.get("page") else f"第{c['line']}行"
+                print(f"  [{i}] {c['doc_title']} · {c['locator']}（{where}）：{c['quote'][:120]}")
+            print(flush=True)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(7860, "--port"),
+          index: Optional[Path] = typer.Option(None, "--index")) -> None:
+    """Start the Gradio chat (builds the index first if missing)."""
+    from .web.ui import launch
+
+    launch(_settings(index), host=host, port=port)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except BudgetQAError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

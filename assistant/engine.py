@@ -1,0 +1,205 @@
+"""The assistant: opens an index generation and answers questions (the one entry point the CLI,
+the web UI and the HTTP API call)."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+
+from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
+from .config import Settings
+from .errors import IndexMissingError, QuestionError
+from .index import current_generation
+from .model import Answer, AnswerPart, Document
+from .understanding.intent import Intent, parse_intent, split_questions
+from .understanding.lexicon import load_lexicon
+from .understanding.normalize import normalize_question
+
+log = logging.getLogger(__name__)
+
+_BUDGET_WORDS = re.compile(
+    r"预算|决算|经费|支出|收入|费|资金|拨款|采购|项目|绩效|科目|三公|万元|元|部门|单位|资产|车|人员|工资|"
+    r"指标|公积金|保险|财政|收支|合计|总计|budget|expend|spend|revenue|cost", re.I)
+_GENERIC_DEPT = re.compile(r"中共|上海市|普陀区|福建省|平潭综合实验区|人民政府|委员会|办公室|局|区|市|省|县|街道|本级|（|）|\(|\)")
+
+OUT_OF_SCOPE = ("这个问题与已载入的预算公开文件无关。可以问例如：“项目支出占比多少？”、“三公经费是多少？”、"
+                "“什么是机关运行经费？”、“哪个项目的预算最多？”")
+
+
+class Assistant:
+    """Answers questions over one index generation.
+
+    Build with :meth:`open`. ``ask`` is thread-safe for distinct conversations; each conversation
+    id keeps its own context (subject, last set of items, operation).
+    """
+
+    def __init__(self, settings: Settings, generation: Path):
+        from .store.facts import SQLiteFactStore
+
+        self.settings = settings
+        self.generation = generation
+        self.store = SQLiteFactStore(generation / "facts.sqlite")
+        self.lexicon = load_lexicon()
+        self._retriever = None
+        self._lock = threading.Lock()
+        self._contexts: dict[str, dict] = {}
+        self._answerers = self._build_answerers()
+
+    @classmethod
+    def open(cls, settings: Settings, build_if_missing: bool = True, progress=None) -> "Assistant":
+        """Open the published index; build it from ``settings.corpus_dir`` first if missing.
+
+        Raises IndexMissingError when there is no index and ``build_if_missing`` is False.
+        """
+        gen = current_generation(settings.index_dir)
+        if gen is None:
+            if not build_if_missing:
+                raise IndexMissingError(f"索引不存在：{settings.index_dir}（先运行 budget-qa ingest）")
+            from .ingest import ingest
+
+            ingest([settings.corpus_dir], settings, progress=progress)
+            gen = current_generation(settings.index_dir)
+        return cls(settings, gen)
+
+    def _build_answerers(self) -> dict[str, DocumentAnswerer]:
+        docs = self.store.documents()
+        facts = self.store.facts()
+        passages = self.store.passages()
+        tables = self.store.tables()
+        out = {}
+        for d in docs:
+            out[d.doc_id] = DocumentAnswerer(
+                d, [f for f in facts if f.doc_id == d.doc_id], [p for p in passages if p.doc_id == d.doc_id],
+                [t for t in tables if t.doc_id == d.doc_id], self.lexicon, retriever=_LazyRetriever(self))
+        return out
+
+    @property
+    def retriever(self):
+        """The hybrid (Chroma + BM25) retriever, created on first use."""
+        with self._lock:
+            if self._retriever is None:
+                from .answering.retrieve import HybridRetriever
+                from .embedding import make_embedder
+                from .store.lexical import BM25Index
+                from .store.vectors import ChromaPassageStore
+
+                vectors = ChromaPassageStore(self.generation / "chroma", make_embedder(self.settings.embedder))
+                bm25 = BM25Index(jieba_dir=self.settings.data_dir / "cache" / "jieba")
+                bm25.load(self.generation / "bm25.json")
+                self._retriever = HybridRetriever(vectors, bm25)
+            return self._retriever
+
+    # ------------------------------------------------------------------ public API
+    def documents(self) -> list[Document]:
+        return [a.doc for a in self._answerers.values()]
+
+    def example_questions(self) -> list[str]:
+        """A few questions that fit the loaded documents."""
+        qs = ["项目支出占比多少？", "三公经费是多少？", "什么是机关运行经费？", "哪个项目的预算最多？",
+              "机关运行经费比上年减少了多少？"]
+        if len(self._answerers) > 1:
+            d = self.documents()[0]
+            qs.append(f"{d.department}{d.year or ''}年三公经费是多少？")
+        return qs
+
+    def ask(self, question: str, conversation: str | None = None, scope: list[str] | None = None) -> Answer:
+        """Answer one turn. ``conversation`` ids share context between turns; ``scope`` restricts
+        to doc_ids. Raises QuestionError for an empty or overlong question."""
+        raw = question or ""
+        if not raw.strip():
+            raise QuestionError("问题为空，请输入要查询的内容，例如“项目支出占比多少？”")
+        if len(raw) > self.settings.max_question_chars:
+            raise QuestionError(f"问题过长（{len(raw)} 字），请精简到 {self.settings.max_question_chars} 字以内。")
+        ctx = self._contexts.setdefault(conversation, {}) if conversation else {}
+        text = normalize_question(raw)
+        if re.search(r"[A-Za-z]{3,}", text):
+            text = self.lexicon.translate_english(text)
+        answerers = [a for d, a in self._answerers.items() if scope is None or d in scope]
+        if not answerers:
+            return Answer.combine(raw, [AnswerPart(raw, "未找到：当前范围内没有已载入的文档。", "not_found")])
+        answerers = self._scope_by_question(text, answerers, ctx)
+        reg = TurnCitations()
+        parts: list[AnswerPart] = []
+        for sub in split_questions(text):
+            parts.append(self._answer_sub(sub, answerers, ctx, reg))
+        return Answer.combine(raw, parts)
+
+    # ------------------------------------------------------------------ internals
+    def _scope_by_question(self, text: str, answerers: list[DocumentAnswerer], ctx: dict) -> list[DocumentAnswerer]:
+        """Documents the question names (department by its distinctive words, or year)."""
+        if len(answerers) <= 1:
+            return answerers
+        scored = []
+        for a in answerers:
+            dept = _GENERIC_DEPT.sub("", a.doc.department)
+            s = name_score(text, dept) if len(dept) >= 2 else 0
+            scored.append((s, a))
+        best = max(s for s, _ in scored)
+        chosen = [a for s, a in scored if best >= 2 and s >= best * 0.9] or answerers
+        years = [int(y) for y in re.findall(r"(20\d{2})\s*年", text)]
+        if years:
+            by_year = [a for a in chosen if a.doc.year in years]
+            if by_year:
+                chosen = by_year
+        if chosen is answerers and ctx.get("docs"):
+            prev = [a for a in answerers if a.doc.doc_id in ctx["docs"]]
+            chosen = prev or chosen
+        ctx["docs"] = [a.doc.doc_id for a in chosen]
+        return chosen
+
+    def _answer_sub(self, sub: str, answerers: list[DocumentAnswerer], ctx: dict, reg: TurnCitations) -> AnswerPart:
+        vocab = sorted({l for a in answerers for l in a.labels()})
+        expanded = self.lexicon.expand(sub, vocab)
+        intent = parse_intent(expanded)
+        subject = expanded
+        item_text = strip_filler(_without_ops(expanded))
+        mentions = any(_mentions(a, item_text) for a in answerers)
+        if not mentions and ctx.get("subject"):
+            subject = ctx["subject"] + " " + expanded
+            intent.follow_up = True
+        if intent.follow_up and not intent.explicit_op and ctx.get("op") in ("share", "change"):
+            intent.op = ctx["op"]
+        results: list[tuple[DocumentAnswerer, AnswerPart]] = []
+        for a in answerers:
+            part = a.answer(intent, subject, reg, ctx)
+            if part is not None:
+                results.append((a, part))
+        ctx["op"] = intent.op
+        found = [(a, p) for a, p in results if p.kind != "not_found"]
+        if not found:
+            if results:
+                return results[0][1]
+            if not mentions and not _BUDGET_WORDS.search(sub):
+                return AnswerPart(sub, OUT_OF_SCOPE, "out_of_scope")
+            return AnswerPart(sub, "未找到：已载入的文档中没有与这个问题对应的数字或说明。", "not_found")
+        if len(found) == 1:
+            return found[0][1]
+        # several documents answer: one part each, labelled with its document
+        first = found[0][1]
+        text = "\n".join(f"【{a.doc.department} {a.doc.year or ''}年{a.doc.kind}】{p.answer}" for a, p in found)
+        facts = [f for _, p in found for f in p.facts]
+        cites = [c for _, p in found for c in p.citations]
+        combined = AnswerPart(sub, text, first.kind, facts, cites, "；".join(p.formula for _, p in found if p.formula))
+        return combined
+
+
+def _without_ops(text: str) -> str:
+    return re.sub(r"第.{1,2}(大|多|高|少|小|低)|最(多|大|高|少|小|低)|哪个|哪项|哪一项|主要用于|用于|用途|"
+                  r"为什么|原因|是什么|什么|含义|占|比例|比重|去年|上年|今年", "", text)
+
+
+def _mentions(a: DocumentAnswerer, item_text: str) -> bool:
+    if len(item_text) < 2:
+        return False
+    return any(name_score(item_text, l) >= 2 for l in a.labels())
+
+
+class _LazyRetriever:
+    """Defers building the hybrid retriever (Chroma, embedder, BM25) until a passage question."""
+
+    def __init__(self, assistant: Assistant):
+        self._assistant = assistant
+
+    def search(self, query, k=5, doc_ids=None, kinds=None):
+        return self._assistant.retriever.search(query, k=k, doc_ids=doc_ids, kinds=kinds)

@@ -1,0 +1,328 @@
+"""Parse one disclosure into a :class:`ParsedDocument`: identity, passages, tables and facts.
+
+Layout handled here: text extracted from a PDF (tab-separated table rows, `=== 第N页 ===` page marks
+optional), narrative with numbered headings (第一部分 / 一、/ （一）/ 1.), a 名词解释 glossary, a
+contents list (目录) naming the tables, and tables introduced by a title line ending in 表.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..model import Document, Fact, Passage, Table
+from .narrative import extract_figures
+from .reader import SourceText, read_source
+from .tables import RawRow, RawTable, parse_table
+from .text import CN_NUM, ORD_L1, ORD_L2, ORD_L3, PART_RE, norm_label, squeeze
+
+log = logging.getLogger(__name__)
+
+_PAGE_MARK = re.compile(r"^\s*=+\s*第\s*(\d+)\s*页\s*=+\s*$")
+_TITLE_RE = re.compile(r"表(?:[（(]续[)）])?$")
+_UNIT_LINE = re.compile(r"^\s*(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s*$")
+_DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位)(?:名称)?\s*[:：]\s*(.+?)\s*$")
+_NOTE_LINE = re.compile(r"^\s*(?:注|说明|备注)\s*[:：]")
+_YEAR_ONLY = re.compile(r"^\s*[（(]\s*\d{4}\s*年度?\s*[)）]\s*$")
+_TERMINAL = "。！？；：!?;:"
+
+
+@dataclass
+class ParsedDocument:
+    """Everything ingest stores for one file, plus parse statistics."""
+
+    document: Document
+    passages: list[Passage] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def doc_id_for(path: Path) -> str:
+    """Stable id from the file name: stem, lowercase, non-word characters replaced by "-"."""
+    stem = re.sub(r"[^\w\u4e00-\u9fff]+", "-", Path(path).stem).strip("-").lower()
+    return stem or "doc"
+
+
+def parse_file(path: Path, doc_id: str | None = None) -> ParsedDocument:
+    """Read and parse a disclosure file (.txt or .pdf). Raises IngestError for unreadable files."""
+    src = read_source(Path(path))
+    return parse_source(src, doc_id or doc_id_for(path))
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    """(level, text) if the line is a section heading, else None.
+
+    Levels: 0 第X部分, 1 一、, 2 （一）, 3 1. A heading is short and has no sentence punctuation
+    inside; numbered lines that carry sentences are list items, not headings.
+    """
+    t = line.strip()
+    if not t or "\t" in line:
+        return None
+    if PART_RE.match(t):
+        return 0, t
+    body = t.rstrip("。")
+    for lvl, pat in ((2, ORD_L2), (1, ORD_L1), (3, ORD_L3)):
+        m = pat.match(body)
+        if m:
+            rest = body[m.end():]
+            if t.endswith("。") and len(rest) > 12:
+                return None
+            if rest and len(rest) <= 28 and not re.search(r"[，,；;：:。]", rest) and not re.search(
+                    r"\d+\.\d+\s*(万元|元|%)", rest):
+                return lvl, t
+            return None
+    return None
+
+
+def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
+    """Parse text lines (see module docstring). Never raises for odd layouts: unknown parts become
+    narrative passages and a warning is recorded when no table is recognised."""
+    lines = list(src.lines)
+    pages = list(src.pages) if src.pages else None
+    # page marks (=== 第N页 ===) give page numbers and are not text
+    cur_page = None
+    page_of: list[int | None] = []
+    for i, l in enumerate(lines):
+        m = _PAGE_MARK.match(l)
+        if m:
+            cur_page = int(m.group(1))
+            lines[i] = ""
+        page_of.append(pages[i] if pages else cur_page)
+
+    title = next((squeeze(l) for l in lines if l.strip()), src.path.stem)
+    year_m = re.search(r"(20\d{2})\s*年", title) or re.search(r"(20\d{2})\s*年", "\n".join(lines[:80]))
+    year = int(year_m.group(1)) if year_m else None
+    kind = "决算" if "决算" in title or ("决算" in "\n".join(lines[:30]) and "预算" not in title) else "预算"
+
+    # ---- pass 1: cut table blocks ----
+    n = len(lines)
+    is_table_line = [False] * n
+    raw_tables: list[RawTable] = []
+    i = 0
+    while i < n:
+        t = lines[i].strip()
+        if t and "\t" not in lines[i] and _TITLE_RE.search(t) and len(t) <= 50 and not t.startswith("-"):
+            # look ahead: meta lines then a tab line
+            j = i + 1
+            unit = dept = ""
+            meta_ok = True
+            while j < n and j <= i + 8:
+                s = lines[j].strip()
+                if not s:
+                    j += 1
+                    continue
+                if "\t" in lines[j]:
+                    break
+                mu = _UNIT_LINE.match(s)
+                md = _DEPT_LINE.match(s)
+                if mu:
+                    unit = mu.group(1)
+                elif md:
+                    dept = squeeze(md.group(1))
+                elif _YEAR_ONLY.match(s):
+                    pass
+                else:
+                    meta_ok = False
+                    break
+                j += 1
+            if meta_ok and j < n and "\t" in lines[j]:
+                rt = RawTable(title=squeeze(t), line=i + 1, unit=unit, department=dept, page=page_of[i])
+                for k in range(i, j):
+                    is_table_line[k] = True
+                k = j
+                while k < n and ("\t" in lines[k] or not lines[k].strip()):
+                    if "\t" in lines[k]:
+                        rt.rows.append(RawRow(k + 1, lines[k].split("\t"), page_of[k]))
+                    is_table_line[k] = True
+                    k += 1
+                # trailing blank lines belong to narrative again
+                while k - 1 > j and not lines[k - 1].strip():
+                    is_table_line[k - 1] = False
+                    k -= 1
+                # a note right after the table
+                m2 = k
+                while m2 < n and not lines[m2].strip():
+                    m2 += 1
+                if m2 < n and _NOTE_LINE.match(lines[m2]):
+                    rt.note = lines[m2].strip()
+                    is_table_line[m2] = True
+                    k = m2 + 1
+                _append_table(raw_tables, rt)
+                i = k
+                continue
+        i += 1
+
+    department = _detect_department(title, raw_tables, year)
+    listed = _listed_tables(lines, is_table_line)
+    sha = hashlib.sha256(src.raw).hexdigest()
+    document = Document(doc_id=doc_id, title=title, path=str(src.path), department=department,
+                        year=year, kind=kind, sha256=sha, listed_tables=tuple(listed))
+    parsed = ParsedDocument(document)
+
+    # ---- pass 2: narrative paragraphs with section paths ----
+    path: list[tuple[int, str]] = []
+    para: list[str] = []
+    para_line = 0
+    pending_part = False
+    in_contents = False
+
+    def flush():
+        nonlocal para
+        if para:
+            text = "".join(para).strip()
+            if text:
+                _add_paragraph(parsed, text, [p for _, p in path], para_line, page_of[para_line - 1],
+                               in_glossary=any("名词解释" in p for _, p in path))
+            para = []
+
+    for i in range(n):
+        if is_table_line[i]:
+            flush()
+            continue
+        raw_line = lines[i]
+        t = squeeze(raw_line) if raw_line.strip() else ""
+        if not t:
+            continue
+        if re.fullmatch(r"目\s*录", raw_line.strip()):
+            flush()
+            in_contents = True
+            continue
+        h = _heading(raw_line)
+        if in_contents:
+            # the contents list ends where the first part heading repeats after it
+            if h and h[0] == 0 and path == [] and _seen_part_twice(lines, i):
+                in_contents = False
+            else:
+                continue
+        if h:
+            flush()
+            lvl, text = h
+            if lvl == 0:
+                path = [(0, text)]
+                pending_part = not PART_RE.match(text).group(2).strip()
+            else:
+                path = [p for p in path if p[0] < lvl] + [(lvl, text)]
+                pending_part = False
+            continue
+        if pending_part and len(t) <= 40 and not re.search(r"[，。；]", t):
+            # "第二部分" on its own line: the next short line(s) are its title
+            lvl0 = path[0][1] if path else ""
+            path = [(0, (lvl0 + " " + t).strip())]
+            if re.search(r"20\d{2}|说明|概况|解释|表$", t):
+                pending_part = False
+            continue
+        pending_part = False
+        if not para:
+            para_line = i + 1
+        para.append(t)
+        if t[-1] in _TERMINAL or _is_list_item(t):
+            flush()
+    flush()
+
+    # ---- tables → facts ----
+    for ti, rt in enumerate(raw_tables, start=1):
+        pt = parse_table(rt)
+        table_id = f"{doc_id}:t{ti}"
+        parsed.tables.append(Table(table_id=table_id, doc_id=doc_id, title=rt.title, unit=rt.unit,
+                                   line=rt.line, columns=tuple(pt.columns), note=rt.note,
+                                   page=rt.page, n_rows=pt.n_rows))
+        if rt.note:
+            parsed.passages.append(Passage(f"{table_id}:note", doc_id, "note", (rt.title,), rt.note,
+                                           rt.rows[-1].line + 1 if rt.rows else rt.line, page=rt.page))
+        for k, cf in enumerate(pt.facts):
+            parsed.facts.append(Fact(
+                fact_id=f"{table_id}:r{cf.row_index}:c{cf.col_index}:{k}", doc_id=doc_id,
+                source="table", label=cf.label, value=cf.value, value_text=cf.value_text,
+                unit=cf.unit, line=cf.line, quote=cf.quote, role=cf.role, table_id=table_id,
+                table_title=rt.title, row_path=cf.row_path, code=cf.code, code_kind=cf.code_kind,
+                col_path=cf.col_path, is_total_row=cf.is_total_row, row_index=cf.row_index,
+                col_index=cf.col_index, page=cf.page))
+    if not raw_tables:
+        parsed.warnings.append("未识别到表格：已按叙述文本入库")
+    return parsed
+
+
+def _seen_part_twice(lines: list[str], i: int) -> bool:
+    """True if the part heading at line i already appeared earlier (the contents listed it)."""
+    t = squeeze(lines[i])
+    head = PART_RE.match(t)
+    if not head:
+        return False
+    key = "第" + head.group(1) + "部分"
+    return any(squeeze(l).startswith(key) for l in lines[:i])
+
+
+def _is_list_item(t: str) -> bool:
+    return False
+
+
+def _append_table(tables: list[RawTable], rt: RawTable) -> None:
+    """Merge a table continued on the next page (same title): drop its repeated header lines."""
+    if tables and _same_title(tables[-1].title, rt.title):
+        prev = tables[-1]
+        prev_header = [[squeeze(c) for c in r.cells] for r in prev.rows[:6]]
+        body = [r for r in rt.rows if [squeeze(c) for c in r.cells] not in prev_header
+                or not _header_like(r.cells)]
+        prev.rows.extend(body)
+        return
+    tables.append(rt)
+
+
+def _header_like(cells: list[str]) -> bool:
+    from .numbers import parse_amount
+    return not any(parse_amount(c.strip()) is not None for c in cells if c.strip())
+
+
+def _same_title(a: str, b: str) -> bool:
+    strip = lambda s: re.sub(r"^\s*20\d{2}\s*年度?\s*|[（(]续[)）]$", "", s)
+    return strip(a) == strip(b)
+
+
+def _detect_department(title: str, tables: list[RawTable], year: int | None) -> str:
+    """Issuing department: the 部门名称 of the tables if stated, else the title without year/kind."""
+    names = [t.department for t in tables if t.department]
+    if names:
+        return max(set(names), key=names.count)
+    t = re.sub(r"20\d{2}\s*年度?", "", title)
+    t = re.sub(r"(部门|单位)?(预算|决算)(公开)?(说明|情况说明)?.*$", "", t)
+    return t.strip(" 　：:") or title
+
+
+def _listed_tables(lines: list[str], is_table_line: list[bool]) -> list[str]:
+    """Table titles the contents (目录) lists: list lines ending with 表 that are not table titles."""
+    out = []
+    for i, l in enumerate(lines[:200]):
+        if is_table_line[i]:
+            continue
+        t = squeeze(l).lstrip("-• ").strip()
+        if _TITLE_RE.search(t) and len(t) <= 50 and (ORD_L1.match(t) or ORD_L3.match(t) or l.strip().startswith("-")):
+            name = re.sub(r"^\s*(?:[" + CN_NUM + r"]+|\d+)\s*[、.．]\s*", "", t)
+            name = re.sub(r"^\s*20\d{2}\s*年度?", "", name).strip()
+            if name and name not in out:
+                out.append(name)
+    return out
+
+
+def _add_paragraph(parsed: ParsedDocument, text: str, section: list[str], line: int,
+                   page: int | None, in_glossary: bool) -> None:
+    doc = parsed.document
+    pid = f"{doc.doc_id}:p{line}"
+    m = re.match(r"^\s*(?:[" + CN_NUM + r"]+\s*[、.．]|[（(][" + CN_NUM + r"]+[)）])?\s*([^：:，。]{1,30})[：:]\s*(?:是指|指|是)",
+                 text)
+    if in_glossary and m:
+        term = norm_label(m.group(1))
+        parsed.passages.append(Passage(pid, doc.doc_id, "glossary", tuple(section), text, line,
+                                       term=term, page=page))
+        return
+    parsed.passages.append(Passage(pid, doc.doc_id, "narrative", tuple(section), text, line, page=page))
+    for k, fig in enumerate(extract_figures(text, doc.department, doc.year)):
+        if not fig.label:
+            continue
+        parsed.facts.append(Fact(
+            fact_id=f"{pid}:f{k}", doc_id=doc.doc_id, source="narrative", label=fig.label,
+            value=fig.value, value_text=fig.value_text, unit=fig.unit, line=line, quote=fig.sentence,
+            role=fig.role, section_path=tuple(section), whole=fig.whole, base_year=fig.base_year,
+            page=page))

@@ -1,0 +1,145 @@
+"""SQLite fact store: documents, tables, facts and passages of one index generation.
+
+All SQL is parameterised. Lists (row/column/section paths) are stored as JSON arrays.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Protocol
+
+from ..model import Document, Fact, Passage, Table
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+  doc_id TEXT PRIMARY KEY, title TEXT, path TEXT, department TEXT, year INTEGER, kind TEXT,
+  sha256 TEXT, listed_tables TEXT);
+CREATE TABLE IF NOT EXISTS tables (
+  table_id TEXT PRIMARY KEY, doc_id TEXT, title TEXT, unit TEXT, line INTEGER, page INTEGER,
+  columns TEXT, note TEXT, n_rows INTEGER);
+CREATE TABLE IF NOT EXISTS facts (
+  fact_id TEXT PRIMARY KEY, doc_id TEXT, source TEXT, label TEXT, value REAL, value_text TEXT,
+  unit TEXT, line INTEGER, page INTEGER, quote TEXT, role TEXT, table_id TEXT, table_title TEXT,
+  row_path TEXT, code TEXT, code_kind TEXT, col_path TEXT, section_path TEXT, is_total_row INTEGER,
+  row_index INTEGER, col_index INTEGER, base_year INTEGER, whole TEXT);
+CREATE TABLE IF NOT EXISTS passages (
+  passage_id TEXT PRIMARY KEY, doc_id TEXT, kind TEXT, section_path TEXT, text TEXT, line INTEGER,
+  term TEXT, page INTEGER);
+CREATE INDEX IF NOT EXISTS facts_doc ON facts(doc_id);
+CREATE INDEX IF NOT EXISTS facts_label ON facts(label);
+CREATE INDEX IF NOT EXISTS facts_code ON facts(code);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+"""
+
+
+class FactStore(Protocol):
+    """What answering needs from a fact store (SQLite here; other engines implement the same)."""
+
+    def documents(self) -> list[Document]: ...
+    def facts(self, doc_ids: Iterable[str] | None = None) -> list[Fact]: ...
+    def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]: ...
+    def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]: ...
+
+
+class SQLiteFactStore:
+    """Fact store in one SQLite file. ``path`` is created with its schema on first open."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ---- writing ----
+    def replace_document(self, document: Document, tables: list[Table], facts: list[Fact],
+                         passages: list[Passage]) -> None:
+        """Delete everything of ``document.doc_id`` and insert the new content, in one transaction."""
+        c = self._conn
+        with c:
+            self._delete(document.doc_id)
+            c.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)", (
+                document.doc_id, document.title, document.path, document.department, document.year,
+                document.kind, document.sha256, json.dumps(list(document.listed_tables), ensure_ascii=False)))
+            c.executemany("INSERT INTO tables VALUES (?,?,?,?,?,?,?,?,?)", [
+                (t.table_id, t.doc_id, t.title, t.unit, t.line, t.page,
+                 json.dumps([list(x) for x in t.columns], ensure_ascii=False), t.note, t.n_rows)
+                for t in tables])
+            c.executemany("INSERT INTO facts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [
+                (f.fact_id, f.doc_id, f.source, f.label, f.value, f.value_text, f.unit, f.line, f.page,
+                 f.quote, f.role, f.table_id, f.table_title, _j(f.row_path), f.code, f.code_kind,
+                 _j(f.col_path), _j(f.section_path), int(f.is_total_row), f.row_index, f.col_index,
+                 f.base_year, f.whole) for f in facts])
+            c.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)", [
+                (p.passage_id, p.doc_id, p.kind, _j(p.section_path), p.text, p.line, p.term, p.page)
+                for p in passages])
+
+    def delete_document(self, doc_id: str) -> None:
+        with self._conn:
+            self._delete(doc_id)
+
+    def _delete(self, doc_id: str) -> None:
+        for table in ("documents", "tables", "facts", "passages"):
+            self._conn.execute(f"DELETE FROM {table} WHERE doc_id = ?", (doc_id,))
+
+    # ---- reading ----
+    def documents(self) -> list[Document]:
+        rows = self._conn.execute(
+            "SELECT doc_id, title, path, department, year, kind, sha256, listed_tables FROM documents "
+            "ORDER BY doc_id").fetchall()
+        return [Document(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(json.loads(r[7] or "[]")))
+                for r in rows]
+
+    def facts(self, doc_ids: Iterable[str] | None = None) -> list[Fact]:
+        sql = "SELECT * FROM facts"
+        args: list = []
+        if doc_ids is not None:
+            ids = list(doc_ids)
+            sql += f" WHERE doc_id IN ({','.join('?' * len(ids))})"
+            args = ids
+        sql += " ORDER BY doc_id, line, col_index, fact_id"
+        out = []
+        for r in self._conn.execute(sql, args):
+            out.append(Fact(
+                fact_id=r[0], doc_id=r[1], source=r[2], label=r[3], value=r[4], value_text=r[5],
+                unit=r[6], line=r[7], page=r[8], quote=r[9], role=r[10], table_id=r[11],
+                table_title=r[12], row_path=tuple(json.loads(r[13])), code=r[14], code_kind=r[15],
+                col_path=tuple(json.loads(r[16])), section_path=tuple(json.loads(r[17])),
+                is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22]))
+        return out
+
+    def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]:
+        sql = "SELECT passage_id, doc_id, kind, section_path, text, line, term, page FROM passages WHERE 1=1"
+        args: list = []
+        if doc_ids is not None:
+            ids = list(doc_ids)
+            sql += f" AND doc_id IN ({','.join('?' * len(ids))})"
+            args.extend(ids)
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
+        sql += " ORDER BY doc_id, line"
+        return [Passage(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6] or "", r[7])
+                for r in self._conn.execute(sql, args)]
+
+    def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]:
+        sql = "SELECT table_id, doc_id, title, unit, line, columns, note, page, n_rows FROM tables"
+        args: list = []
+        if doc_ids is not None:
+            ids = list(doc_ids)
+            sql += f" WHERE doc_id IN ({','.join('?' * len(ids))})"
+            args = ids
+        return [Table(r[0], r[1], r[2], r[3], r[4], tuple(tuple(c) for c in json.loads(r[5])), r[6], r[7], r[8])
+                for r in self._conn.execute(sql + " ORDER BY doc_id, line", args)]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (documents, tables, facts, passages)."""
+        return {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("documents", "tables", "facts", "passages")}
+
+
+def _j(xs) -> str:
+    return json.dumps(list(xs), ensure_ascii=False)

@@ -1,0 +1,1 @@
+"""Question understanding: normalisation, the budget lexicon, intent parsing."""

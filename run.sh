@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine:
+#   ./run.sh [serve options]   install into .venv if needed, then start the chat (http://127.0.0.1:7860)
+#   ./run.sh test [pytest args] install (plus Chromium for the browser tests), then run the test suite
+#   ./run.sh SUBCOMMAND ...    install if needed, then `budget-qa SUBCOMMAND ...` (ask, ingest, serve, ...)
+#
+# The install step creates .venv with `python3 -m venv`, installs the pinned CPU build of torch FIRST
+# (an unpinned torch would pull a multi-GB CUDA build), then the package in editable mode with its
+# test extras. It is skipped while .venv/.installed-<sha1 of pyproject.toml> exists, so editing
+# pyproject.toml triggers a reinstall and editing code does not. Install output goes to stderr so that
+# stdout stays clean for `./run.sh ask --json`.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
+
+TORCH_PIN="torch==2.13.0"
+VENV=".venv"
+
+say() { printf 'run.sh: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# Nothing is fetched from a model hub at run time; telemetry stays off (callers may override).
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
+export GRADIO_ANALYTICS_ENABLED="${GRADIO_ANALYTICS_ENABLED:-False}"
+export ANONYMIZED_TELEMETRY="${ANONYMIZED_TELEMETRY:-False}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+# `pip install -q` into the venv, all output on stderr. Drops only the warnings about local
+# package-index folders (from this machine's pip config) that lack a package; errors stay visible.
+pip_quiet() {
+    "$VENV/bin/pip" install -q "$@" 2>&1 \
+        | { grep -v -E "^WARNING: Location '[^']*' is ignored: it is neither a file nor a directory\.$" || true; } >&2
+}
+
+install_python() {
+    command -v python3 >/dev/null 2>&1 || die "python3 not found (Python 3.11 or newer is needed)"
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "python3 is $(python3 -V 2>&1); Python 3.11 or newer is needed"
+
+    if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        say "creating $VENV ($(python3 -V 2>&1))"
+        python3 -m venv --clear "$VENV" >&2 \
+            || die "python3 -m venv failed (on Debian/Ubuntu system Python: apt-get install python3-venv)"
+    fi
+
+    local stamp
+    stamp="$VENV/.installed-$(sha1sum pyproject.toml | cut -d' ' -f1)"
+    [ -e "$stamp" ] && return 0
+
+    local t0=$SECONDS
+    say "installing $TORCH_PIN (CPU build) into $VENV"
+    pip_quiet "$TORCH_PIN" || die "pip install $TORCH_PIN failed"
+    say "installing budget-qa and its test extras into $VENV (pip install -e '.[test]')"
+    pip_quiet -e '.[test]' || die "pip install -e '.[test]' failed"
+    rm -f "$VENV"/.installed-*
+    : > "$stamp"
+    say "installed in $((SECONDS - t0)) s"
+}
+
+install() {
+    # Serialise concurrent first runs (two pips in one venv would corrupt it). The lock is on the
+    # .venv directory itself (survives `venv --clear`) and is held in a subshell, so it is released
+    # before we exec the long-running command.
+    mkdir -p "$VENV"
+    if command -v flock >/dev/null 2>&1; then
+        (
+            flock 9
+            install_python
+        ) 9<"$VENV"
+    else
+        install_python
+    fi
+}
+
+# Browser-test dependencies: Debian's chromium (driven by Playwright with executable_path=/usr/bin/chromium,
+# never `playwright install`) and a CJK font so Chinese text renders. Returns 1 if they are unavailable.
+install_browser() {
+    local have_font=1
+    if command -v dpkg >/dev/null 2>&1 && ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then
+        have_font=0
+    fi
+    [ -x /usr/bin/chromium ] && [ "$have_font" = 1 ] && return 0
+
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian packages chromium and fonts-wqy-microhei for the browser tests"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq </dev/null >/dev/null || die "apt-get update failed"
+        apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei </dev/null >/dev/null \
+            || die "apt-get install chromium fonts-wqy-microhei failed"
+        [ -x /usr/bin/chromium ] || die "/usr/bin/chromium is still missing after apt-get install"
+        return 0
+    fi
+
+    if [ -x /usr/bin/chromium ]; then
+        say "NOTE: fonts-wqy-microhei is not installed and we are not root; Chinese text may render as boxes"
+        say "      (as root: apt-get install -y fonts-wqy-microhei)"
+        return 0
+    fi
+    say "NOTE: /usr/bin/chromium is missing and we are not root (or have no apt-get):"
+    say "      the browser tests (-m browser) will be SKIPPED (deselected)."
+    say "      To run them: sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium fonts-wqy-microhei"
+    return 1
+}
+
+case "${1:-}" in
+    test)
+        install
+        extra=()
+        install_browser || extra=(-m "not browser")
+        # our -m comes first so that one given on the command line wins
+        exec "$VENV/bin/python" -m pytest -q "${extra[@]}" "${@:2}"
+        ;;
+    "" | -*)
+        install
+        exec "$VENV/bin/budget-qa" serve "$@"
+        ;;
+    *)
+        install
+        exec "$VENV/bin/budget-qa" "$@"
+        ;;
+esac
