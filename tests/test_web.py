@@ -303,16 +303,19 @@ def fake_page_server(tmp_path_factory):
     """The page over a FakeAssistant, served in-process."""
     from assistant.web.ui import build_ui
 
-    os.environ.setdefault("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio-tmp")))
-    fake = FakeAssistant()
-    demo = build_ui(fake)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, share=False, prevent_thread_lock=True,
-                quiet=True, ssr_mode=False)
-    url = f"http://127.0.0.1:{port}/"
-    _wait_http(url, 30)
-    yield url, fake
-    demo.close()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio-tmp")))
+        fake = FakeAssistant()
+        demo = build_ui(fake)
+        port = _free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, share=False,
+                    prevent_thread_lock=True, quiet=True, ssr_mode=False)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            _wait_http(url, 30)
+            yield url, fake
+        finally:
+            demo.close()
 
 
 @pytest.mark.browser

@@ -89,9 +89,12 @@ class Item:
     formula: str = ""
     computed: bool = False
 
+    corroboration: str = ""
+
     @property
     def has_statement(self) -> bool:
-        return any(f.source == "narrative" for f in self.facts)
+        """True when a single fact states the value (a sentence or one table cell)."""
+        return not self.computed
 
 
 @dataclass
@@ -121,9 +124,19 @@ class DocumentAnswerer:
         self.lex = lexicon
         self.retriever = retriever
         self.main_col: dict[str, int] = {}
+        paths: dict[str, set[tuple[str, ...]]] = {}
         for f in facts:
             if f.source == "table" and f.role == "amount":
                 self.main_col[f.table_id] = min(self.main_col.get(f.table_id, 10 ** 6), f.col_index)
+                paths.setdefault(f.table_id, set()).add(f.col_path)
+        # a header over every column of a table (本年一般公共预算基本支出) names the table, not a column
+        self.shared_head: dict[str, int] = {}
+        for tid, ps in paths.items():
+            n = 0
+            ps = [p for p in ps if p]
+            while ps and len(ps) > 1 and all(len(p) > n + 1 and p[n] == ps[0][n] for p in ps):
+                n += 1
+            self.shared_head[tid] = n
 
     # ------------------------------------------------------------------ vocabulary
     def labels(self) -> list[str]:
@@ -135,7 +148,7 @@ class DocumentAnswerer:
 
     # ------------------------------------------------------------------ scoring
     def _col_name(self, f: Fact) -> str:
-        path = [p for p in f.col_path if p]
+        path = [p for p in f.col_path[self.shared_head.get(f.table_id, 0):] if p]
         while path and (path[-1] in _MAIN_LEAVES or path[-1].startswith("其中")):
             if path[-1].startswith("其中") and len(path[-1]) > 3:
                 path[-1] = path[-1][3:]
@@ -208,15 +221,24 @@ class DocumentAnswerer:
             k = (it.value, it.unit)
             if k in merged:
                 m = merged[k]
+                if m.computed and not it.computed:  # a direct statement leads, the sum corroborates
+                    it.facts.extend(x for x in m.facts if x not in it.facts)
+                    it.corroboration = m.formula
+                    it.score = max(it.score, m.score) + 0.05
+                    merged[k] = it
+                    continue
                 m.facts.extend(x for x in it.facts if x not in m.facts)
+                if it.computed and not m.corroboration and it.formula:
+                    m.corroboration = it.formula
                 if it.score > m.score:
-                    m.label, m.score = it.label, it.score
-                if not m.formula and it.formula and not m.has_statement:
-                    m.formula, m.computed = it.formula, it.computed
+                    m.score = it.score
+                    if not m.computed:
+                        m.label = it.label
                 m.score += 0.05
             else:
                 merged[k] = it
-        return sorted(merged.values(), key=lambda i: (-i.score, not i.has_statement, i.facts[0].line))
+        return sorted(merged.values(), key=lambda i: (-i.score, i.computed, i.facts[0].source != "narrative",
+                                                      i.facts[0].line))
 
     def _display_label(self, f: Fact) -> str:
         if f.source == "narrative" or f.role == "indicator":
@@ -331,11 +353,12 @@ class DocumentAnswerer:
         text = compute.fmt(prev, d)
         verb = "减少" if cf.value < 0 else "增加"
         sign = "+" if cf.value < 0 else "−"
-        formula = f"{year}年{cur.label} = {cur.value_text} {sign} {abs(compute.dec(cf.value))} = {text} {cur.unit}"
+        printed = cf.value_text.lstrip("-+")
+        formula = f"{year}年{cur.label} = {cur.value_text} {sign} {printed} = {text} {cur.unit}"
         m1 = reg.add(self.citation(cur))
         m2 = reg.add(self.citation(cf))
         ans = (f"{year}年{cur.label}为 {text} {cur.unit}（推算：{self.doc.year}年为 {cur.value_text} {cur.unit}[{m1}]，"
-               f"比{year}年{verb} {abs(compute.dec(cf.value))} {cf.unit}[{m2}]；{formula}）。")
+               f"比{year}年{verb} {printed} {cf.unit}[{m2}]；{formula}）。")
         return AnswerPart(intent.text, ans, "computed",
                           [FactRef(cur.label, cur.value_text, cur.unit, cur.locator, cur.doc_id),
                            FactRef(cf.label + "（变化）", cf.value_text, cf.unit, cf.locator, cf.doc_id),
@@ -364,7 +387,7 @@ class DocumentAnswerer:
             parts_text.append(text)
             cites.extend(x for x in c if x not in cites)
             refs.extend(r)
-            if it.formula and not it.has_statement:
+            if it.computed:
                 formula = formula or it.formula
                 kind = "computed"
         if intent.unit_wanted and best.unit in compute.UNIT_FACTORS and intent.unit_wanted != best.unit:
@@ -385,14 +408,17 @@ class DocumentAnswerer:
             proj = f0.row_path[0] if f0.row_path else ""
             where = f"（{proj}）" if proj else ""
             text = f"{label}{where}的指标值为 {it.value_text}{marks}"
-        elif it.computed and not it.has_statement:
+        elif it.computed:
             code = f"{f0.code} " if f0.code else ""
-            text = f"{code}{label} {it.value_text} {it.unit}{marks}（{it.formula}，{f0.table_title}中按政府预算经济分类分列的各行合计）"
+            text = (f"{code}{label} {it.value_text} {it.unit}{marks}（{it.formula}：{f0.table_title}中"
+                    f"同一科目分列 {len(it.facts)} 行，合计得出）")
         else:
             qual = ""
             if f0.source == "table" and f0.code and f0.code_kind in ("functional", "economic"):
                 qual = f"（{'功能分类' if f0.code_kind == 'functional' else '经济分类'} {f0.code}）"
             text = f"{label} {it.value_text} {it.unit}{marks}{qual}".replace("  ", " ")
+            if it.corroboration:
+                text += f"（另据经济分类明细：{it.corroboration}，一致）"
         return text, cites, refs
 
     def _other_classification(self, best: Item, items: list[Item]) -> list[Item]:
@@ -484,10 +510,12 @@ class DocumentAnswerer:
         for f in changes:
             n = reg.add(self.citation(f))
             base = f"比{f.base_year}年" if f.base_year else "比上年"
+            subject = "" if amount else top.label
+            printed = f.value_text.lstrip("-+")
             if f.role == "change":
-                bits.append(f"{top.label}{base}{'增加' if f.value > 0 else '减少'} {abs(compute.dec(f.value))} {f.unit}[{n}]")
+                bits.append(f"{subject}{base}{'增加' if f.value > 0 else '减少'} {printed} {f.unit}[{n}]")
             else:
-                bits.append(f"{'增长' if f.value > 0 else '下降'} {abs(compute.dec(f.value))}%[{n}]")
+                bits.append(f"{'增长' if f.value > 0 else '下降'} {printed}[{n}]")
             refs.append(FactRef(f.label, f.value_text, f.unit, f.locator, f.doc_id))
         cite = self.citation(top)
         cites.append(cite)
