@@ -170,6 +170,8 @@ class Assistant:
         if not found:
             if results:
                 return results[0][1]
+            if intent.op in ("max", "min", "rank", "list"):
+                return AnswerPart(sub, "未找到可比较的一组数字：请说明范围，例如“项目支出中哪个项目最多？”。", "not_found")
             if not mentions and not _BUDGET_WORDS.search(sub):
                 return AnswerPart(sub, OUT_OF_SCOPE, "out_of_scope")
             return AnswerPart(sub, "未找到：已载入的文档中没有与这个问题对应的数字或说明。", "not_found")

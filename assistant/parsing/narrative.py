@@ -41,8 +41,8 @@ class NarrativeFigure:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split a paragraph at 。！？ and ；, keeping the punctuation."""
-    parts = re.split(r"(?<=[。！？!?；;])", text)
+    """Split a paragraph into sentences at 。！？ (a ；-separated list stays one sentence)."""
+    parts = re.split(r"(?<=[。！？!?])", text)
     return [p.strip() for p in parts if p.strip()]
 
 
