@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 _BUDGET_WORDS = re.compile(
     r"预算|决算|经费|支出|收入|费|资金|拨款|采购|项目|绩效|科目|三公|万元|元|部门|单位|资产|车|人员|工资|"
     r"指标|公积金|保险|财政|收支|合计|总计|budget|expend|spend|revenue|cost", re.I)
-_GENERIC_DEPT = re.compile(r"中共|上海市|普陀区|福建省|平潭综合实验区|人民政府|委员会|办公室|局|区|市|省|县|街道|本级|（|）|\(|\)")
 
 OUT_OF_SCOPE = ("这个问题与已载入的预算公开文件无关。可以问例如：“项目支出占比多少？”、“三公经费是多少？”、"
                 "“什么是机关运行经费？”、“哪个项目的预算最多？”")
@@ -118,7 +117,7 @@ class Assistant:
         answerers = [a for d, a in self._answerers.items() if scope is None or d in scope]
         if not answerers:
             return Answer.combine(raw, [AnswerPart(raw, "未找到：当前范围内没有已载入的文档。", "not_found")])
-        answerers = self._scope_by_question(text, answerers, ctx)
+        answerers, text = self._scope_by_question(text, answerers, ctx)
         reg = TurnCitations()
         parts: list[AnswerPart] = []
         for sub in split_questions(text):
@@ -126,32 +125,47 @@ class Assistant:
         return Answer.combine(raw, parts)
 
     # ------------------------------------------------------------------ internals
-    def _scope_by_question(self, text: str, answerers: list[DocumentAnswerer], ctx: dict) -> list[DocumentAnswerer]:
-        """Documents the question names (department by its distinctive words, or year)."""
-        if len(answerers) <= 1:
-            return answerers
-        scored = []
-        for a in answerers:
-            dept = _GENERIC_DEPT.sub("", a.doc.department)
-            s = name_score(text, dept) if len(dept) >= 2 else 0
-            scored.append((s, a))
-        best = max(s for s, _ in scored)
-        chosen = [a for s, a in scored if best >= 2 and s >= best * 0.9] or answerers
+    def _scope_by_question(self, text: str, answerers: list[DocumentAnswerer], ctx: dict
+                           ) -> tuple[list[DocumentAnswerer], str]:
+        """Documents the question names, and the question with the naming words removed.
+
+        A department is recognised by the character bigrams of its name that no other loaded
+        document's name shares (so 石泉路街道 or 生态环境局 pick one document, while a district name
+        common to several does not); a year picks the documents of that year. With no naming, a
+        follow-up keeps the previous turn's documents.
+        """
+        if len(answerers) > 1:
+            weights = _distinctive_bigrams([a.doc.department for a in answerers])
+            scored = []
+            for a in answerers:
+                grams = _bigrams(a.doc.department)
+                scored.append((sum(weights[g] for g in _bigrams(text) if g in grams), a))
+            best = max(s for s, _ in scored)
+            chosen = [a for s, a in scored if best >= 2 and s >= best * 0.9] or answerers
+        else:
+            chosen = answerers
+        named = [a for a in chosen if a is not None] if chosen is not answerers else []
+        for a in named:
+            text = _strip_name(text, a.doc.department)
         years = [int(y) for y in re.findall(r"(20\d{2})\s*年", text)]
-        if years:
+        if years and len(chosen) > 1:
             by_year = [a for a in chosen if a.doc.year in years]
             if by_year:
                 chosen = by_year
-        if chosen is answerers and ctx.get("docs"):
+        if chosen is answerers and len(answerers) > 1 and ctx.get("docs"):
             prev = [a for a in answerers if a.doc.doc_id in ctx["docs"]]
             chosen = prev or chosen
         ctx["docs"] = [a.doc.doc_id for a in chosen]
-        return chosen
+        return chosen, text
 
     def _answer_sub(self, sub: str, answerers: list[DocumentAnswerer], ctx: dict, reg: TurnCitations) -> AnswerPart:
         vocab = sorted({l for a in answerers for l in a.labels()})
         expanded = self.lexicon.expand(sub, vocab)
         intent = parse_intent(expanded)
+        if intent.table_named:
+            # a question about a named table goes to the documents that have or list that table
+            having = [a for a in answerers if a.has_table(intent.table_named)]
+            answerers = having or answerers
         subject = expanded
         item_text = strip_filler(_without_ops(expanded))
         mentions = any(_mentions(a, item_text) for a in answerers)
@@ -205,3 +219,29 @@ class _LazyRetriever:
 
     def search(self, query, k=5, doc_ids=None, kinds=None):
         return self._assistant.retriever.search(query, k=k, doc_ids=doc_ids, kinds=kinds)
+
+
+def _bigrams(text: str) -> set[str]:
+    t = re.sub(r"[^\u4e00-\u9fff]", "", text)
+    return {t[i:i + 2] for i in range(len(t) - 1)}
+
+
+def _distinctive_bigrams(names: list[str]) -> dict[str, float]:
+    """Weight of each bigram of the department names: 1 if only one document's name has it, 0.2 if
+    several share it (a district or city name)."""
+    count: dict[str, int] = {}
+    for n in names:
+        for g in _bigrams(n):
+            count[g] = count.get(g, 0) + 1
+    return {g: (1.0 if c == 1 else 0.2) for g, c in count.items()}
+
+
+def _strip_name(text: str, name: str) -> str:
+    """Remove from the question the parts (3+ characters) it shares with a department name."""
+    from difflib import SequenceMatcher
+
+    while True:
+        m = SequenceMatcher(None, text, name, autojunk=False).find_longest_match(0, len(text), 0, len(name))
+        if m.size < 3:
+            return text
+        text = text[:m.a] + text[m.a + m.size:]

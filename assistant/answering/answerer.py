@@ -163,6 +163,15 @@ class DocumentAnswerer:
             len(f.col_path) == 1 and leaf.endswith("合计"))
 
     def score(self, q: str, f: Fact, codes: list[str]) -> float:
+        s = self._score(q, f, codes)
+        if s:
+            # a question about 决算 (final accounts) must not be answered by a 预算 figure, nor vice versa
+            text = f.label + " ".join(f.col_path)
+            if _qualifier_conflict(q, text):
+                return 0.0
+        return s
+
+    def _score(self, q: str, f: Fact, codes: list[str]) -> float:
         if f.source == "narrative":
             s = name_score(q, f.label)
             return s * 1.02 if s else 0.0
@@ -299,7 +308,14 @@ class DocumentAnswerer:
         if year_part is not None:
             return year_part
         handler = getattr(self, f"_op_{op}", None) or self._op_figure
-        return handler(intent, q, reg, context)
+        part = handler(intent, q, reg, context)
+        if part is None and op in ("completion", "share", "change", "sum", "code", "diff"):
+            part = self._op_figure(intent, q, reg, context)  # e.g. 预算执行率 as an indicator value
+        return part
+
+    def has_table(self, name: str) -> bool:
+        """True if this document contains or lists (目录) a table of that name."""
+        return self._named_table(name) is not None or self._listed(name)
 
     def _named_table(self, name: str) -> Table | None:
         key = _table_key(name)
@@ -342,9 +358,15 @@ class DocumentAnswerer:
             return None
         ch = changes[0]
         cf = ch.facts[0]
-        current = [f for f in self.facts if f.role == "amount" and f.line == cf.line and f.label == cf.label]
+        if _qualifier_conflict(q, cf.label):
+            return None
+        # the current figure the change refers to: same sentence and same item (never a near miss)
+        key = re.sub(r"数$", "", cf.label)
+        current = [f for f in self.facts if f.role == "amount" and f.unit == cf.unit and (
+            re.sub(r"数$", "", f.label) == key) and (f.quote == cf.quote or f.line == cf.line)]
         if not current:
-            current = [i.facts[0] for i in self.items(q, intent, roles=("amount",))[:1]]
+            current = [f for f in self.facts if f.role == "amount" and f.unit == cf.unit
+                       and re.sub(r"数$", "", f.label) == key]
         if not current:
             return None
         cur = current[0]
@@ -373,11 +395,11 @@ class DocumentAnswerer:
 
     def _op_figure(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
         items = self.items(q, intent)
-        if not items:
-            return None
+        if not items or not self._confident(q, items[0], intent):
+            return self._sum_of_parts(intent, q, reg, context)
         best = items[0]
-        if not self._confident(q, best, intent):
-            return None
+        if best.unit and best.unit not in compute.UNIT_FACTORS and best.unit != "%":
+            self._corroborate_count(best)
         context["subject"] = q
         parts_text, cites, refs, formula = [], [], [], ""
         shown = [best] + self._other_classification(best, items)
@@ -399,6 +421,49 @@ class DocumentAnswerer:
             refs.append(FactRef(best.label, ctext, intent.unit_wanted, "计算", self.doc.doc_id))
             kind = "computed"
         return AnswerPart(intent.text, "；".join(parts_text) + "。", kind, refs, cites, formula)
+
+    def _corroborate_count(self, best: Item) -> None:
+        """Cite the other sentences stating the same count of the same kind of thing (9 辆 …)."""
+        stop = set("的有共其他中和及与等在为是")
+        chars = {c for f in best.facts for c in f.label} - stop
+        for f in self.facts:
+            if f in best.facts or f.unit != best.unit or f.value is None or compute.dec(f.value) != best.value:
+                continue
+            if f.role in ("amount", "count") and chars & (set(f.label) - stop):
+                best.facts.append(f)
+
+    def _sum_of_parts(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        """A whole the document does not state, as the sum of its parts (lexicon ``children``),
+        e.g. 三公经费 = 因公出国（境）费 + 公务用车购置及运行费 + 公务接待费. All parts must be found."""
+        form = _match_form(q)
+        for whole, kids in self.lex.children.items():
+            if whole not in form:
+                continue
+            parts = []
+            for k in kids:
+                its = self.items(k + form.replace(whole, ""), intent, roles=("amount",))
+                its = [i for i in its if self._confident(k, i, intent)]
+                if not its:
+                    break
+                parts.append((k, its[0]))
+            if len(parts) != len(kids) or len({p.unit for _, p in parts}) != 1:
+                continue
+            total = sum((p.value for _, p in parts), compute.dec(0))
+            d = compute.decimals_for([p.value_text for _, p in parts])
+            text = compute.fmt(total, d)
+            unit = parts[0][1].unit
+            formula = f"{whole} = " + " + ".join(p.value_text for _, p in parts) + f" = {text} {unit}"
+            bits, cites, refs = [], [], []
+            for k, p in parts:
+                marks, c, r = self._refs(p, reg, 1)
+                bits.append(f"{p.label} {p.value_text} {p.unit}{marks}")
+                cites.extend(x for x in c if x not in cites)
+                refs.extend(r)
+            refs.append(FactRef(whole, text, unit, "计算", self.doc.doc_id))
+            context["subject"] = q
+            return AnswerPart(intent.text, f"文件未直接给出{whole}合计，按其组成部分相加：{whole} {text} {unit}"
+                              f"（{'；'.join(bits)}；{formula}）。", "computed", refs, cites, formula)
+        return None
 
     def _figure_text(self, it: Item, intent: Intent, reg: TurnCitations):
         marks, cites, refs = self._refs(it, reg)
@@ -486,9 +551,40 @@ class DocumentAnswerer:
         refs = pr + wr + [FactRef(f"{part.label}占{whole.label}比例", pct_text + "%", "%", "计算", self.doc.doc_id)]
         return AnswerPart(intent.text, ans, kind, refs, cites, formula)
 
+    # completion of the budget (决算 ÷ 预算) ----------------------------------
+    def _op_completion(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        """The stated 完成预算 percentage, else 决算数 ÷ 预算数 computed from the item's two figures."""
+        subject = re.sub(r"完成率|执行率|完成(?:了)?(?:年初)?预算|预算完成|执行(?:了)?(?:年初)?预算", "", q) or q
+        rates = self.items(subject + "完成预算比例", intent, roles=("rate",))
+        if rates and self._confident(subject, rates[0], intent):
+            it = rates[0]
+            marks, cites, refs = self._refs(it, reg)
+            context["subject"] = subject
+            return AnswerPart(intent.text, f"{it.label} {it.value_text}{marks}。", "ratio", refs, cites)
+        final = self.items(subject + "决算", intent, roles=("amount",))
+        budget = self.items(subject + "年初预算", intent, roles=("amount",))
+        if not final or not budget or final[0].value == budget[0].value and final[0].facts == budget[0].facts:
+            return None
+        f, b = final[0], budget[0]
+        if b.value == 0 or f.unit != b.unit:
+            return None
+        pct = compute.fmt(compute.share(f.value, b.value), 2)
+        fm, fc, fr = self._refs(f, reg, 2)
+        bm, bc, br = self._refs(b, reg, 2)
+        formula = f"{f.value_text} ÷ {b.value_text} × 100% = {pct}%"
+        context["subject"] = subject
+        return AnswerPart(intent.text, f"{f.label} {f.value_text} {f.unit}{fm}，{b.label} {b.value_text} {b.unit}{bm}，"
+                          f"完成预算的 {pct}%（{formula}）。", "computed",
+                          fr + br + [FactRef(f"{subject}完成预算比例", pct + "%", "%", "计算", self.doc.doc_id)],
+                          fc + [c for c in bc if c not in fc], formula)
+
     # changes ---------------------------------------------------------------
     def _op_change(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
-        items = self.items(q, intent, roles=("change", "change_pct"))
+        base_years = [y for y in intent.years if not self.doc.year or y < self.doc.year]
+        pool = self.facts
+        if base_years:
+            pool = [f for f in self.facts if f.role not in ("change", "change_pct") or f.base_year in base_years]
+        items = self.items(q, intent, roles=("change", "change_pct"), facts=pool)
         if not items or not self._confident(q, items[0], intent):
             if context.get("subject") and intent.follow_up:
                 items = self.items(context["subject"], intent, roles=("change", "change_pct"))
@@ -702,6 +798,17 @@ class DocumentAnswerer:
         n = reg.add(c)
         context["subject"] = subject
         return AnswerPart(intent.text, f"{quote.strip()}[{n}]", "passage", [], [c])
+
+
+def _qualifier_conflict(q: str, label: str) -> bool:
+    """True when the question asks for a 决算 (final) figure and the label is a 预算 (budget) one,
+    or the reverse."""
+    asked = "决算" if "决算" in q else ("预算" if re.search(r"预算(?!执行)", q) else "")
+    if asked == "决算":
+        return "预算" in label and "决算" not in label
+    if asked == "预算":
+        return "决算" in label and "预算" not in label
+    return False
 
 
 def _same(a: str, b: str) -> bool:

@@ -23,10 +23,15 @@ log = logging.getLogger(__name__)
 _PAGE_MARK = re.compile(r"^\s*=+\s*第\s*(\d+)\s*页\s*=+\s*$")
 _TITLE_RE = re.compile(r"表(?:[（(]续[)）])?$")
 _UNIT_LINE = re.compile(r"^\s*(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s*$")
-_DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位)(?:名称)?\s*[:：]\s*(.+?)\s*$")
+_DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位)(?:名称)?\s*[:：]\s*(.+?)\s*$")
 _NOTE_LINE = re.compile(r"^\s*(?:注|说明|备注)\s*[:：]")
 _YEAR_ONLY = re.compile(r"^\s*[（(]\s*\d{4}\s*年度?\s*[)）]\s*$")
 _TERMINAL = "。！？；：!?;:"
+_HEADING_WORDS = r"(?:说明|情况|概况|职能|职责|解释|设置|构成|简介|任务|事项)"
+_PAGE_NUMBER = re.compile(r"^\s*(?:-\s*)?\d{1,3}(?:\s*-)?\s*$")
+#: where a page flattened onto one line starts a numbered part: "。二、" "： （一）" "1." …
+_WEB_BREAK = re.compile(rf"(?<=[。：:；;！？\s])\s*(?=(?:[{CN_NUM}]{{1,3}}、|[（(][{CN_NUM}]{{1,3}}[)）]|\d{{1,2}}[.．、](?!\d)))")
+_DOC_TITLE = re.compile(r"(20\d{2}\s*年度?[^\s，。：:]{2,40}?(?:部门|单位)?(?:预算|决算)(?:公开)?(?:说明|情况说明)?)")
 
 
 @dataclass
@@ -63,12 +68,15 @@ def _heading(line: str) -> tuple[int, str] | None:
         return None
     if PART_RE.match(t):
         return 0, t
+    if (len(t) <= 30 and re.search(_HEADING_WORDS + "$", t) and not re.search(r"[，,；;：:。\d]", t)
+            and not _TITLE_RE.search(t)):
+        return 1, t  # an unnumbered section title (名词解释, 其他相关情况说明, …机构设置)
     body = t.rstrip("。")
     for lvl, pat in ((2, ORD_L2), (1, ORD_L1), (3, ORD_L3)):
         m = pat.match(body)
         if m:
             rest = body[m.end():]
-            if t.endswith("。") and len(rest) > 12:
+            if t.endswith("。") and len(rest) > 12 and not re.search(_HEADING_WORDS + "$", rest):
                 return None
             if rest and len(rest) <= 28 and not re.search(r"[，,；;：:。]", rest) and not re.search(
                     r"\d+\.\d+\s*(万元|元|%)", rest):
@@ -92,10 +100,12 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
             lines[i] = ""
         page_of.append(pages[i] if pages else cur_page)
 
-    title = next((squeeze(l) for l in lines if l.strip()), src.path.stem)
+    lines, page_of, line_no = _split_flattened(lines, page_of)
+    title = _detect_title(lines, src.path.stem)
     year_m = re.search(r"(20\d{2})\s*年", title) or re.search(r"(20\d{2})\s*年", "\n".join(lines[:80]))
     year = int(year_m.group(1)) if year_m else None
-    kind = "决算" if "决算" in title or ("决算" in "\n".join(lines[:30]) and "预算" not in title) else "预算"
+    head = "\n".join(lines[:30])
+    kind = "决算" if "决算" in title or ("决算" in head and "预算" not in title) else "预算"
 
     # ---- pass 1: cut table blocks ----
     n = len(lines)
@@ -129,13 +139,13 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                     break
                 j += 1
             if meta_ok and j < n and "\t" in lines[j]:
-                rt = RawTable(title=squeeze(t), line=i + 1, unit=unit, department=dept, page=page_of[i])
+                rt = RawTable(title=squeeze(t), line=line_no[i], unit=unit, department=dept, page=page_of[i])
                 for k in range(i, j):
                     is_table_line[k] = True
                 k = j
                 while k < n and ("\t" in lines[k] or not lines[k].strip()):
                     if "\t" in lines[k]:
-                        rt.rows.append(RawRow(k + 1, lines[k].split("\t"), page_of[k]))
+                        rt.rows.append(RawRow(line_no[k], lines[k].split("\t"), page_of[k]))
                     is_table_line[k] = True
                     k += 1
                 # trailing blank lines belong to narrative again
@@ -155,7 +165,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                 continue
         i += 1
 
-    department = _detect_department(title, raw_tables, year)
+    department = _detect_department(title, raw_tables, lines)
     listed = _listed_tables(lines, is_table_line)
     sha = hashlib.sha256(src.raw).hexdigest()
     document = Document(doc_id=doc_id, title=title, path=str(src.path), department=department,
@@ -165,7 +175,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
     # ---- pass 2: narrative paragraphs with section paths ----
     path: list[tuple[int, str]] = []
     para: list[str] = []
-    para_line = 0
+    para_idx = 0
     pending_part = False
     in_contents = False
 
@@ -174,7 +184,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
         if para:
             text = "".join(para).strip()
             if text:
-                _add_paragraph(parsed, text, [p for _, p in path], para_line, page_of[para_line - 1],
+                _add_paragraph(parsed, text, [p for _, p in path], line_no[para_idx], page_of[para_idx], para_idx,
                                in_glossary=any("名词解释" in p for _, p in path))
             para = []
 
@@ -184,7 +194,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
             continue
         raw_line = lines[i]
         t = squeeze(raw_line) if raw_line.strip() else ""
-        if not t:
+        if not t or _PAGE_NUMBER.match(t):
             continue
         if re.fullmatch(r"目\s*录", raw_line.strip()):
             flush()
@@ -192,11 +202,17 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
             continue
         h = _heading(raw_line)
         if in_contents:
-            # the contents list ends where the first part heading repeats after it
-            if h and h[0] == 0 and path == [] and _seen_part_twice(lines, i):
-                in_contents = False
-            else:
+            # the contents list ends where a part heading repeats after it, at the first sentence
+            # (long or ending in 。), or at an unnumbered section title (contents items are numbered)
+            numbered = bool(re.match(r"^\s*(?:[-•]|第\s*[" + CN_NUM + r"]+\s*部分|[" + CN_NUM + r"]+\s*[、.．]|"
+                                     r"[（(][" + CN_NUM + r"]+[)）]|\d{1,2}\s*[、.．])", raw_line))
+            ends = ((h and h[0] == 0 and PART_RE.match(t) and _seen_part_twice(lines, i))
+                    or len(t) > 60 or t.endswith("。") or (h and not numbered))
+            if not ends:
                 continue
+            in_contents = False
+        if h and pending_part and h[0] == 1 and not ORD_L1.match(t) and len(t) <= 40:
+            h = None  # "第一部分" on its own line: this unnumbered line is its title
         if h:
             flush()
             lvl, text = h
@@ -216,7 +232,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
             continue
         pending_part = False
         if not para:
-            para_line = i + 1
+            para_idx = i
         para.append(t)
         if t[-1] in _TERMINAL or _is_list_item(t):
             flush()
@@ -281,14 +297,27 @@ def _same_title(a: str, b: str) -> bool:
     return strip(a) == strip(b)
 
 
-def _detect_department(title: str, tables: list[RawTable], year: int | None) -> str:
-    """Issuing department: the 部门名称 of the tables if stated, else the title without year/kind."""
+def _detect_department(title: str, tables: list[RawTable], lines: list[str]) -> str:
+    """Issuing department or unit, in order of reliability: the 部门名称/编制单位 of the tables, a
+    "预算单位：X" line near the top, the title without year and kind (a short form such as 经济发展局
+    is widened to the fullest name in the text that ends with it, e.g. 平潭综合实验区经济发展局)."""
     names = [t.department for t in tables if t.department]
     if names:
         return max(set(names), key=names.count)
+    for l in lines[:60]:
+        m = _DEPT_LINE.match(l.strip())
+        if m and len(m.group(1)) <= 40:
+            return squeeze(re.split(r"\s{2,}|单位[:：]", m.group(1))[0])
     t = re.sub(r"20\d{2}\s*年度?", "", title)
     t = re.sub(r"(部门|单位)?(预算|决算)(公开)?(说明|情况说明)?.*$", "", t)
-    return t.strip(" 　：:") or title
+    t = t.strip(" 　：:") or title
+    if len(t) >= 2 and not re.search(r"(区|市|省|县|州|盟|旗)", t):
+        text = "\n".join(lines)
+        longer = re.findall(r"[\u4e00-\u9fff]{0,12}" + re.escape(t), text)
+        longer = [x for x in longer if re.search(r"(区|市|省|县|州|盟|旗)", x[: len(x) - len(t)] or "")]
+        if longer:
+            return max(longer, key=len)
+    return t
 
 
 def _listed_tables(lines: list[str], is_table_line: list[bool]) -> list[str]:
@@ -298,7 +327,8 @@ def _listed_tables(lines: list[str], is_table_line: list[bool]) -> list[str]:
         if is_table_line[i]:
             continue
         t = squeeze(l).lstrip("-• ").strip()
-        if _TITLE_RE.search(t) and len(t) <= 50 and (ORD_L1.match(t) or ORD_L3.match(t) or l.strip().startswith("-")):
+        if _TITLE_RE.search(t) and len(t) <= 50 and (re.match(r"^\s*(?:[" + CN_NUM + r"]+|\d{1,2})\s*[、.．]", t)
+                                                      or l.strip().startswith("-")):
             name = re.sub(r"^\s*(?:[" + CN_NUM + r"]+|\d+)\s*[、.．]\s*", "", t)
             name = re.sub(r"^\s*20\d{2}\s*年度?", "", name).strip()
             if name and name not in out:
@@ -307,9 +337,9 @@ def _listed_tables(lines: list[str], is_table_line: list[bool]) -> list[str]:
 
 
 def _add_paragraph(parsed: ParsedDocument, text: str, section: list[str], line: int,
-                   page: int | None, in_glossary: bool) -> None:
+                   page: int | None, index: int, in_glossary: bool) -> None:
     doc = parsed.document
-    pid = f"{doc.doc_id}:p{line}"
+    pid = f"{doc.doc_id}:p{index + 1}"
     m = re.match(r"^\s*(?:[" + CN_NUM + r"]+\s*[、.．]|[（(][" + CN_NUM + r"]+[)）])?\s*([^：:，。]{1,30})[：:]\s*(?:是指|指|是)",
                  text)
     if in_glossary and m:
@@ -326,3 +356,38 @@ def _add_paragraph(parsed: ParsedDocument, text: str, section: list[str], line: 
             value=fig.value, value_text=fig.value_text, unit=fig.unit, line=line, quote=fig.sentence,
             role=fig.role, section_path=tuple(section), whole=fig.whole, base_year=fig.base_year,
             page=page))
+
+
+def _split_flattened(lines: list[str], page_of: list[int | None]) -> tuple[list[str], list[int | None], list[int]]:
+    """A web page flattened onto one line is cut where its numbered parts start (一、 （一） 1.).
+
+    Returns the new lines, their pages and, for each, the 1-based source line it came from.
+    """
+    out, pages, nums = [], [], []
+    for i, l in enumerate(lines):
+        if len(l) > 400 and "\t" not in l:
+            pieces = [x.strip() for x in _WEB_BREAK.split(l) if x.strip()]
+            # the breadcrumb head of a web page ("当前位置：首页 › …"), title and date stay one piece
+        else:
+            pieces = [l]
+        for x in pieces:
+            out.append(x)
+            pages.append(page_of[i])
+            nums.append(i + 1)
+    return out, pages, nums
+
+
+def _detect_title(lines: list[str], fallback: str) -> str:
+    """The disclosure's title: "2018年度经济发展局部门预算说明" inside a web page's first line, or the
+    first non-empty line (joined with the next short line when that one carries the year or kind)."""
+    first = [squeeze(l) for l in lines[:12] if l.strip() and not _PAGE_MARK.match(l)]
+    if not first:
+        return fallback
+    if len(first[0]) > 60:
+        m = _DOC_TITLE.search(first[0])
+        return squeeze(m.group(1)) if m else first[0][:60]
+    title = first[0]
+    if len(first) > 1 and not re.search(r"20\d{2}", title) and len(first[1]) <= 30 and re.search(
+            r"20\d{2}.*(预算|决算)", first[1]):
+        title = f"{title} {first[1]}"
+    return title

@@ -60,10 +60,22 @@ def extract_figures(paragraph: str, department: str = "", doc_year: int | None =
     return out
 
 
+_GENERIC_LABEL = re.compile(r"^(?:当年)?(?:支出|收入)?(?:年初)?(?:预算数?|决算数?|执行数|调整预算数?)$")
+_GENERIC_TAIL = re.compile(r"(?:支出|收入)?(?:年初)?(?:预算数?|决算数?|执行数|安排)$")
+
+
+def _stem(label: str) -> str:
+    """The item a label names without its trailing 预算/决算 words (三公经费财政拨款支出年初预算 →
+    三公经费财政拨款)."""
+    t = _GENERIC_TAIL.sub("", label)
+    return t if len(t) >= 2 else ""
+
+
 def _clean_label(raw: str, department: str) -> str:
     t = raw
     if department:
         t = t.replace(department, "")
+    t = re.sub(r"(?:比|较|与|同|和)\s*(?:\d{4}\s*年度?|上年度?|去年|上一年)(?:相比|同期)?", "", t)
     t = re.sub(r"\d{4}\s*年(?:度)?(?:期末|年末|年初)?", "", t)
     t = re.sub(r"^(?:[其另]中|包括|我(?:单位|部门)|本(?:单位|部门)|全年|共计|合计)", "", t.strip())
     t = strip_ordinal(t)
@@ -83,11 +95,14 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
         elif doc_year:
             base_year = doc_year - 1
     lead_total = lead  # the label of the amount a "其中" list refers to
+    subject = ""  # the item the sentence is about, for clauses that only say 决算/预算数
     last_amount_label = ""
     last_change_label = ""
     prev_end = 0
     for m in FIGURE_RE.finditer(sent):
         num, unit = m.group("num"), m.group("unit").replace("％", "%")
+        if unit == "年":
+            continue  # a year or duration is part of the text, not a figure
         # text between the previous figure (or clause start) and this number
         before = sent[prev_end:m.start()]
         cut = max(before.rfind(ch) for ch in _CLAUSE_SPLIT)
@@ -96,8 +111,6 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
         if prev_end and clause.startswith("、"):
             clause = clause[1:]
         prev_end = m.end()
-        if unit == "年":
-            continue
         value = float(num.replace(",", ""))
         verb = _VERB_RE.search(clause)
         if unit == "%":
@@ -112,6 +125,9 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
                 label = last_change_label or last_amount_label or _clean_label(clause[:verb.start()], department)
                 figs.append(NarrativeFigure(norm_label(label), sign * value, num + "%", "%", "change_pct",
                                             sent, base_year=base_year))
+            elif re.search(r"完成(?:年初)?预算(?:数)?的?\s*$|预算完成率\s*$|执行率\s*$", clause):
+                figs.append(NarrativeFigure(norm_label((subject or last_amount_label) + "完成预算比例"), value,
+                                            num + "%", "%", "rate", sent))
             else:
                 label = _clean_label(clause, department) or last_amount_label
                 figs.append(NarrativeFigure(norm_label(label), value, num + "%", "%", "amount", sent))
@@ -127,6 +143,10 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
         label = _clean_label(clause, department)
         if not label:
             continue
+        if subject and _GENERIC_LABEL.match(label):
+            label = subject + label  # "年初预算为 21.00 万元，支出决算为 16.95 万元" → 支出决算 of the subject
+        else:
+            subject = _stem(label) or subject
         role = "amount" if unit in AMOUNT_UNITS else "count"
         figs.append(NarrativeFigure(norm_label(label), value, num, unit, role, sent))
         last_amount_label = label

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 #: Units a figure may carry, longest first so that 万元 wins over 元.
 AMOUNT_UNITS = ("亿元", "万元", "元")
 COUNT_UNITS = ("个", "辆", "套", "台", "人次", "人", "名", "件", "项", "种", "份", "批", "场", "天", "次",
-               "期", "家", "户", "所", "座", "册", "篇", "条", "处", "年", "月", "小时", "平方米", "公里")
+               "期", "家", "户", "所", "座", "册", "篇", "条", "处", "年", "小时", "平方米", "公里")
 UNIT_RE = "|".join(re.escape(u) for u in sorted(AMOUNT_UNITS + COUNT_UNITS + ("%", "％"), key=len,
                                                   reverse=True))
 

@@ -46,9 +46,11 @@ class Intent:
 
 
 def split_questions(text: str) -> list[str]:
-    """Split a turn into its questions: at ？/?/；, and at ，/, when both sides ask something.
+    """Split a turn into its questions: at ？/?/；, at ，/, when both sides ask something, and
+    "A和B分别是多少" into one question per item (B borrows A's subject when it only says 预算/决算).
 
-    "基本支出是多少，占总支出的比例是多少？" → ["基本支出是多少", "占总支出的比例是多少"].
+    "基本支出是多少，占总支出的比例是多少？" → ["基本支出是多少", "占总支出的比例是多少"];
+    "三公经费年初预算和决算分别是多少" → ["三公经费年初预算是多少", "三公经费决算是多少"].
     """
     parts = [p.strip() for p in re.split(r"[？?；;！!。]+", text) if p.strip()]
     out: list[str] = []
@@ -63,7 +65,26 @@ def split_questions(text: str) -> list[str]:
                 buf = (buf + "，" + x) if buf else x
         if buf:
             out.append(buf)
-    return out or [text.strip()]
+    return [q for part in (out or [text.strip()]) for q in _split_respectively(part)]
+
+
+_GENERIC_TAIL = re.compile(r"(?:支出|收入)?(?:年初)?(?:预算数?|决算数?|执行数)$")
+
+
+def _split_respectively(q: str) -> list[str]:
+    m = re.match(r"^(.+?)分别(.*)$", q)
+    if not m:
+        return [q]
+    items = [x for x in re.split(r"[和与及、]", m.group(1)) if x]
+    if len(items) < 2:
+        return [q]
+    stem = _GENERIC_TAIL.sub("", items[0])
+    out = []
+    for i, x in enumerate(items):
+        if i and _GENERIC_TAIL.fullmatch(x) and stem:
+            x = stem + x
+        out.append(x + m.group(2))
+    return out
 
 
 def parse_intent(text: str) -> Intent:
@@ -109,6 +130,8 @@ def parse_intent(text: str) -> Intent:
         op = "definition"
     elif re.search(r"哪些|包括什么|包含什么|有什么|明细|清单|列出", t):
         op = "list"
+    elif re.search(r"完成率|执行率|完成(?:了)?(?:年初)?预算|预算完成|执行(?:了)?(?:年初)?预算", t):
+        op = "completion"
     elif re.search(r"占比|比例|比重|百分比|百分之|占.{0,20}(多少|几)|占.{0,12}%|share|percent", t):
         op = "share"
         wm = re.search(r"占(?!比)\s*(.+?)(?:的)?(?:比例|比重|百分比|多少|几|%|$)", t)
