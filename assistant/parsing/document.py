@@ -27,7 +27,7 @@ _DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位)(?:名�
 _NOTE_LINE = re.compile(r"^\s*(?:注|说明|备注)\s*[:：]")
 _YEAR_ONLY = re.compile(r"^\s*[（(]\s*\d{4}\s*年度?\s*[)）]\s*$")
 _TERMINAL = "。！？；：!?;:"
-_HEADING_WORDS = r"(?:说明|情况|概况|职能|职责|解释|设置|构成|简介|任务|事项)"
+_HEADING_WORDS = r"(?:说明|情况|概况|职能|职责|解释|设置|构成|简介)"
 _PAGE_NUMBER = re.compile(r"^\s*(?:-\s*)?\d{1,3}(?:\s*-)?\s*$")
 #: where a page flattened onto one line starts a numbered part: "。二、" "： （一）" "1." …
 _WEB_BREAK = re.compile(rf"(?<=[。：:；;！？\s])\s*(?=(?:[{CN_NUM}]{{1,3}}、|[（(][{CN_NUM}]{{1,3}}[)）]|\d{{1,2}}[.．、](?!\d)))")

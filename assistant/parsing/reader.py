@@ -249,10 +249,14 @@ def _continues(a: _Item, b: _Item) -> bool:
 
 
 def _join_text(a: str, b: str) -> str:
+    """Join a wrapped line: directly (Chinese text, numbers), with a space between Latin words."""
     a, b = a.rstrip(), b.lstrip()
-    if a and b and a[-1].isascii() and a[-1].isalnum() and b[0].isascii() and b[0].isalnum():
-        return a + " " + b  # a wrapped Latin word boundary
+    if a and b and _LATIN.match(a[-1]) and _LATIN.match(b[0]):
+        return a + " " + b
     return a + b
+
+
+_LATIN = re.compile(r"[A-Za-z]")
 
 
 def _pdf_lines(page_items: list[list[_Item]]) -> tuple[list[str], list[int]]:
@@ -263,19 +267,21 @@ def _pdf_lines(page_items: list[list[_Item]]) -> tuple[list[str], list[int]]:
     prev: _Item | None = None  # last item emitted (across pages)
     head: list[list[str]] = []  # first rows of the table being continued
     open_text: _Item | None = None  # last text line, still open for a wrapped continuation
+    open_idx = -1  # its index in lines (a page-end blank line may follow it)
     for pno, items in enumerate(page_items, start=1):
         for k, it in enumerate(items):
             if it.kind == "text":
                 if open_text is not None and prev is open_text and _continues(open_text, it):
-                    lines[-1] = _join_text(lines[-1], it.text)
+                    lines[open_idx] = _join_text(lines[open_idx], it.text)
                     # the joined line keeps the page it starts on; later joins test the new line
                     open_text = _Item("text", it.top, it.bottom, it.x0, it.x1, it.page, it.page_width,
-                                      it.left, text=lines[-1], size=it.size)
+                                      it.left, text=lines[open_idx], size=it.size)
                     prev = open_text
                     continue
                 lines.append(it.text)
                 pages.append(it.page)
                 open_text = prev = it
+                open_idx = len(lines) - 1
                 continue
             rows = it.rows
             if k == 0 and prev is not None and prev.kind == "table" and prev.page == it.page - 1 and head:

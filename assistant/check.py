@@ -1,0 +1,752 @@
+"""Consistency report for one parsed disclosure (``budget-qa check``).
+
+Four kinds of internal inconsistency are looked for, with general rules only (nothing here is keyed
+to a document, table or figure):
+
+- ``total_mismatch``: a total that is not the sum of its parts, inside one table —
+  down the rows (a 合计 row against the top-level rows; a 功能分类/经济分类 parent row against its
+  direct children: 类 = Σ款, 款 = Σ项) and across the columns (合计 = Σ top-level column groups,
+  a group's 小计 = Σ its leaves; “其中” columns and rows are never added).
+- ``cross_table_mismatch``: the same item (classification code, or a label that is unique in each
+  table) in the same column meaning (the main/合计 column, or the same leaf header) with different
+  values in two tables. Only tables of the same scope are compared: their grand totals must agree.
+- ``table_narrative_mismatch``: a narrative amount whose label is exactly a table row label (main
+  column) or a column header (grand-total row) and whose value differs. When the sentence lists the
+  amount as part of a lead total (“…合计 X 万元，其中：…”), only tables whose grand total equals X are
+  compared; otherwise a difference is reported only when no table agrees with the sentence.
+- ``share_mismatch``: a stated share (“占 90.61%”) against part ÷ whole computed from the amounts of
+  the same sentence/paragraph, rounded to the printed decimals; reported above 0.01 points.
+- ``missing_table``: a table the contents (目录) list that was not found in the document.
+
+Amounts are compared as printed (exact decimals). Two figures differ when they are further apart than
+half a unit of the last decimal printed by the coarser of the two (0.005 for two decimals); 元 and 万元
+(and 亿元) are converted, other units are never compared with each other.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+
+from .answering.compute import UNIT_FACTORS, fmt
+from .model import Fact, Table
+from .parsing.document import ParsedDocument
+from .parsing.numbers import decimals_of
+from .parsing.text import ORD_L1, ORD_L2, ORD_L3, is_total_label, norm_label, squeeze
+
+log = logging.getLogger(__name__)
+
+#: Finding kinds, in report order.
+KINDS = ("total_mismatch", "cross_table_mismatch", "table_narrative_mismatch", "share_mismatch",
+         "missing_table")
+
+#: (locator, line, page) of one side of a finding.
+CitationRef = tuple[str, int, "int | None"]
+
+_GENERIC_TOTALS = {"", "合计", "总计", "共计"}
+_MAIN_LEAVES = {"合计", "总计", "金额", "共计"}
+_MEASURES = {"预算数", "决算数", "执行数", "年初预算数", "调整预算数", "全年预算数"}
+_SHARE_TOLERANCE = Decimal("0.01")
+_QUOTES = re.compile(r"[“”\"'‘’「」『』]")
+_COLLECTION_TITLE = re.compile(r"^(?:本?(?:部门|单位))?(?:预算|决算)(?:公开)?表$")
+
+
+@dataclass
+class Finding:
+    """One inconsistency: ``kind`` (see :data:`KINDS`), a one-line Chinese ``message`` naming the item,
+    both figures and their units, and ``citations`` — (locator, line, page) for each side."""
+
+    kind: str
+    message: str
+    citations: list[CitationRef] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- figures
+
+
+@dataclass(frozen=True)
+class _Fig:
+    """A printed amount: exact value, decimals as printed, unit."""
+
+    value: Decimal
+    places: int
+    unit: str
+    text: str
+
+
+def _fig(fact: Fact) -> _Fig | None:
+    """The fact as an exact amount (元/万元/亿元 only), or None."""
+    if fact.unit not in UNIT_FACTORS or fact.value is None:
+        return None
+    text = (fact.value_text or "").strip()
+    try:
+        value = Decimal(text.replace(",", "").replace("，", ""))
+    except InvalidOperation:
+        return None
+    return _Fig(value, decimals_of(text), fact.unit, text)
+
+
+def _tol(places: int) -> Decimal:
+    """Half a unit of the last printed decimal."""
+    return Decimal(5).scaleb(-(places + 1))
+
+
+def _difference(a: _Fig, b: _Fig) -> tuple[Decimal, str, int] | None:
+    """(a − b, unit, decimals) in the coarser unit when a and b differ beyond the tolerance of the
+    coarser figure; None when they agree or cannot be compared."""
+    if a.unit == b.unit:
+        places = min(a.places, b.places)
+        diff = a.value - b.value
+        unit = a.unit
+    elif a.unit in UNIT_FACTORS and b.unit in UNIT_FACTORS:
+        coarse, fine = (a, b) if UNIT_FACTORS[a.unit] > UNIT_FACTORS[b.unit] else (b, a)
+        converted = fine.value * UNIT_FACTORS[fine.unit] / UNIT_FACTORS[coarse.unit]
+        places = coarse.places
+        diff = (a.value - converted) if coarse is a else (converted - b.value)
+        unit = coarse.unit
+    else:
+        return None
+    if abs(diff) > _tol(places):
+        return diff, unit, places
+    return None
+
+
+def _same(a: _Fig, b: _Fig) -> bool:
+    return a.unit in UNIT_FACTORS and b.unit in UNIT_FACTORS and _difference(a, b) is None
+
+
+def _show(f: _Fig) -> str:
+    return f"{f.text} {f.unit}"
+
+
+def _show_diff(diff: Decimal, unit: str, places: int) -> str:
+    return f"{fmt(abs(diff), places)} {unit}"
+
+
+def _cite(fact: Fact, locator: str | None = None) -> CitationRef:
+    return (locator or fact.locator, fact.line, fact.page)
+
+
+# ---------------------------------------------------------------- table model
+
+
+@dataclass
+class _Cell:
+    fact: Fact
+    fig: _Fig
+    sem: tuple[str, ...]  # column path without the measure leaf
+    measure: str  # "" or 预算数/决算数/… ("" also when it is the document's default measure)
+
+
+@dataclass
+class _TableView:
+    table: Table
+    cells: list[_Cell]
+    paths: dict[str, set[tuple[str, ...]]]  # measure → all semantic column paths
+    sub_cols: set[tuple[str, ...]]  # normalised column paths printed as “其中：…”
+    grand_total: _Fig | None = None
+    col_keys: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+
+def _split_measure(path: tuple[str, ...], default: str) -> tuple[tuple[str, ...], str]:
+    if len(path) >= 2 and path[-1] in _MEASURES:
+        m = path[-1]
+        return path[:-1], ("" if m == default else m)
+    return path, ""
+
+
+def _is_main(sem: tuple[str, ...]) -> bool:
+    """The table's main figure column: no header, or a 合计/金额-like leaf (never a group 小计)."""
+    if not sem:
+        return True
+    leaf = sem[-1]
+    if leaf == "小计":
+        return False
+    return leaf in _MAIN_LEAVES or is_total_label(leaf)
+
+
+def _col_key(sem: tuple[str, ...]) -> str:
+    """What a column means for comparisons: "<main>" or its leaf header (小计 → its group)."""
+    if _is_main(sem):
+        return "<main>"
+    parts = [p for p in sem if p not in ("小计", "金额")]
+    return parts[-1] if parts else "<main>"
+
+
+def _is_generic_total(fact: Fact) -> bool:
+    return fact.is_total_row and norm_label(fact.label) in _GENERIC_TOTALS
+
+
+def _is_coded(fact: Fact) -> bool:
+    return fact.code_kind in ("functional", "economic") and fact.code.isdigit()
+
+
+def _raw_cell(fact: Fact) -> str:
+    """The row's label cell as printed (ordinal and “其中” kept), found in the quoted row."""
+    for cell in (fact.quote or "").split(" | "):
+        if fact.label and norm_label(cell) == fact.label:
+            return squeeze(cell)
+    return fact.label
+
+
+def _is_sub_row(fact: Fact) -> bool:
+    return _raw_cell(fact).startswith("其中")
+
+
+def _ordinal_level(fact: Fact) -> int:
+    raw = _raw_cell(fact)
+    for level, pat in ((2, ORD_L2), (1, ORD_L1), (3, ORD_L3)):
+        if pat.match(raw):
+            return level
+    return 0
+
+
+def _default_measure(parsed: ParsedDocument) -> str:
+    return "决算数" if parsed.document.kind == "决算" else "预算数"
+
+
+def _views(parsed: ParsedDocument) -> list[_TableView]:
+    default = _default_measure(parsed)
+    by_table: dict[str, list[Fact]] = defaultdict(list)
+    for f in parsed.facts:
+        if f.source == "table" and f.role == "amount" and f.table_id:
+            by_table[f.table_id].append(f)
+    views = []
+    for t in parsed.tables:
+        cells = []
+        for f in by_table.get(t.table_id, []):
+            fig = _fig(f)
+            if fig is None:
+                continue
+            sem, measure = _split_measure(tuple(f.col_path), default)
+            cells.append(_Cell(f, fig, sem, measure))
+        paths: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+        sub_cols = set()
+        for raw in t.columns:
+            normed = tuple(norm_label(p) for p in raw)
+            sem, measure = _split_measure(normed, default)
+            paths[measure].add(sem)
+            if any(squeeze(p).startswith("其中") for p in raw):
+                sub_cols.add(sem)
+        for c in cells:
+            paths[c.measure].add(c.sem)
+        view = _TableView(t, cells, paths, sub_cols)
+        totals = [c.fig for c in cells if c.fact.is_total_row and _is_main(c.sem) and not c.measure]
+        if totals:
+            view.grand_total = max(totals, key=lambda f: f.value * UNIT_FACTORS[f.unit])
+        keys: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+        for measure, ps in paths.items():
+            for p in ps:
+                keys[measure][_col_key(p)].add(p)
+        for measure, by_key in keys.items():
+            for key, ps in by_key.items():
+                if len(ps) == 1:  # a leaf header used twice in one table is ambiguous
+                    view.col_keys[(measure,) + next(iter(ps))] = key
+        views.append(view)
+    return views
+
+
+def _same_scope(a: _TableView, b: _TableView) -> bool:
+    return a.grand_total is not None and b.grand_total is not None and _same(a.grand_total, b.grand_total)
+
+
+def _row_name(fact: Fact) -> str:
+    if _is_generic_total(fact):
+        return "合计行"
+    return f"{fact.code} {fact.label}".strip() if fact.code else fact.label
+
+
+def _col_name(sem: tuple[str, ...], measure: str = "") -> str:
+    name = " > ".join(sem) if sem else "金额"
+    return f"{name}（{measure}）" if measure else name
+
+
+# ---------------------------------------------------------------- totals
+
+
+def _check_totals(views: list[_TableView]) -> list[Finding]:
+    out: list[Finding] = []
+    for v in views:
+        out.extend(_row_totals(v))
+        out.extend(_column_totals(v))
+    return out
+
+
+def _sum_finding(v: _TableView, total: _Cell, parts: list[_Cell], what: str) -> Finding | None:
+    """Compare a total cell with the sum of part cells (same unit; decimals: most printed)."""
+    if not parts or any(p.fig.unit != total.fig.unit for p in parts):
+        return None
+    places = max([total.fig.places] + [p.fig.places for p in parts])
+    s = sum((p.fig.value for p in parts), Decimal(0))
+    diff = total.fig.value - s
+    if abs(diff) <= _tol(places):
+        return None
+    unit = total.fig.unit
+    title = v.table.title
+    msg = (f"{title}：{_row_name(total.fact)}「{_col_name(total.sem, total.measure)}」为 {_show(total.fig)}，"
+           f"{what}之和为 {fmt(s, places)} {unit}，相差 {_show_diff(diff, unit, places)}")
+    first = parts[0].fact
+    return Finding("total_mismatch", msg, [_cite(total.fact), _cite(first)])
+
+
+def _row_totals(v: _TableView) -> list[Finding]:
+    """Down the rows, per physical column: coded parents vs direct children; totals vs top level."""
+    out = []
+    by_col: dict[tuple, list[_Cell]] = defaultdict(list)
+    for c in v.cells:
+        by_col[(c.fact.col_index, c.sem, c.measure)].append(c)
+    for col_cells in by_col.values():
+        coded = [c for c in col_cells if _is_coded(c.fact) and not c.fact.is_total_row]
+        totals = [c for c in col_cells if c.fact.is_total_row]
+        if coded:
+            code_count = Counter(c.fact.code for c in coded)
+            for parent in coded:
+                code = parent.fact.code
+                if code_count[code] > 1:
+                    continue  # the same code twice (split or per unit): ambiguous parent
+                desc = [c for c in coded if c.fact.code != code and c.fact.code.startswith(code)]
+                if not desc:
+                    continue
+                level = min(len(c.fact.code) for c in desc)
+                children = [c for c in desc if len(c.fact.code) == level]
+                f = _sum_finding(v, parent, children, f"下级科目（{_codes(children)}）")
+                if f:
+                    out.append(f)
+            top = [c for c in coded
+                   if not any(o.fact.code != c.fact.code and c.fact.code.startswith(o.fact.code) for o in coded)]
+            for t in _comparable_totals(totals):
+                f = _sum_finding(v, t, top, f"各科目（{_codes(top)}）")
+                if f:
+                    out.append(f)
+            continue
+        # no classification codes: only a single 合计 row over plain rows (no 本年合计/总计 mix)
+        generic = [c for c in totals if norm_label(c.fact.label) == "合计"]
+        others = [c for c in totals if c not in generic and not _is_unit_row(c.fact)]
+        if not generic or others or len({c.fact.row_index for c in generic}) != len(generic):
+            continue
+        plain = [c for c in col_cells if not c.fact.is_total_row and not _is_sub_row(c.fact)]
+        levels = [_ordinal_level(c.fact) for c in plain]
+        if any(levels):
+            if not all(levels):
+                continue  # numbered and unnumbered rows mixed: hierarchy unknown
+            top_level = min(levels)
+            plain = [c for c, lv in zip(plain, levels) if lv == top_level]
+        if len(plain) < 1:
+            continue
+        units = [c for c in totals if _is_unit_row(c.fact)]
+        checked = generic + (units if len({u.fig.value for u in units}) <= 1 else [])
+        for t in checked:
+            f = _sum_finding(v, t, plain, f"各行（{plain[0].fact.label} 等 {len(plain)} 行）")
+            if f:
+                out.append(f)
+    return out
+
+
+def _is_unit_row(fact: Fact) -> bool:
+    return fact.is_total_row and not _is_generic_total(fact) and not is_total_label(fact.label)
+
+
+def _comparable_totals(totals: list[_Cell]) -> list[_Cell]:
+    """Total rows of one column that all stand for the whole column: all of them when they agree,
+    else only the generic 合计/总计 rows when those agree, else none."""
+    if len({t.fig.value for t in totals}) <= 1:
+        return totals
+    generic = [t for t in totals if _is_generic_total(t.fact)]
+    if generic and len({t.fig.value for t in generic}) == 1:
+        return generic
+    return []
+
+
+def _codes(cells: list[_Cell]) -> str:
+    codes = sorted({c.fact.code for c in cells})
+    return "、".join(codes) if len(codes) <= 6 else f"{codes[0]}…{codes[-1]}，共 {len(codes)} 项"
+
+
+def _column_totals(v: _TableView) -> list[Finding]:
+    """Across the columns of each row: a 合计 column = Σ sibling groups; a group's 小计 = Σ its parts."""
+    out = []
+    rows: dict[tuple[int, str], dict[tuple[str, ...], _Cell]] = defaultdict(dict)
+    for c in v.cells:
+        row = rows[(c.fact.row_index, c.measure)]
+        if c.sem in row:  # two physical columns share a header path (side-by-side halves)
+            row[c.sem] = None  # type: ignore[assignment]
+        else:
+            row[c.sem] = c
+    for (row_index, measure), row in sorted(rows.items(), key=lambda kv: kv[0]):
+        if any(c is None for c in row.values()):
+            continue
+        paths = v.paths.get(measure, set())
+        for sem, total in row.items():
+            if not sem:
+                continue
+            if sem[-1] == "小计":
+                group = sem[:-1]
+            elif _is_main(sem) and sem[-1] not in ("金额",):
+                group = sem[:-1]
+            else:
+                continue
+            parts, names = _components(group, paths, row, v.sub_cols, exclude=sem)
+            if not parts or len(names) < 2:
+                continue
+            what = "、".join(f"「{n}」" for n in names)
+            f = _sum_finding(v, total, parts, what)
+            if f:
+                out.append(f)
+    return out
+
+
+def _components(group: tuple[str, ...], paths: set[tuple[str, ...]], row: dict, sub_cols: set,
+                exclude: tuple[str, ...]) -> tuple[list[_Cell], list[str]]:
+    """Cells making up ``group`` in one row: each direct child column, a child group by its 小计 or
+    (recursively) its own parts. “其中” columns and other total columns are left out."""
+    children: list[str] = []
+    for p in sorted(paths):
+        if len(p) > len(group) and p[:len(group)] == group and p != exclude:
+            name = p[len(group)]
+            if name not in children:
+                children.append(name)
+    cells: list[_Cell] = []
+    names: list[str] = []
+    for name in children:
+        path = group + (name,)
+        if name == "小计" or path in sub_cols or (_is_main(path) and name != "金额"):
+            continue
+        if path in paths and not any(len(p) > len(path) and p[:len(path)] == path for p in paths):
+            names.append(name)
+            if row.get(path) is not None:
+                cells.append(row[path])
+            continue
+        sub = path + ("小计",)
+        names.append(name)
+        if sub in paths:
+            if row.get(sub) is not None:
+                cells.append(row[sub])
+            continue
+        inner, _ = _components(path, paths, row, sub_cols, exclude)
+        cells.extend(inner)
+    return cells, names
+
+
+# ---------------------------------------------------------------- same item, two places
+
+
+def _row_key(fact: Fact) -> tuple[str, ...] | None:
+    if _is_coded(fact):
+        return ("code", fact.code)
+    if _is_generic_total(fact):
+        return ("total",)
+    if fact.label and not is_total_label(fact.label) or fact.is_total_row and fact.label:
+        return ("label", fact.label) if not fact.code else ("unit", fact.code, fact.label)
+    return None
+
+
+def _keyed_cells(v: _TableView) -> dict[tuple, _Cell]:
+    """(row key, measure, column key) → cell, for keys that occur exactly once in the table."""
+    seen: dict[tuple, list[_Cell]] = defaultdict(list)
+    for c in v.cells:
+        rk = _row_key(c.fact)
+        ck = v.col_keys.get((c.measure,) + c.sem)
+        if rk is None or ck is None:
+            continue
+        seen[(rk, c.measure, ck)].append(c)
+    return {k: cs[0] for k, cs in seen.items() if len(cs) == 1}
+
+
+def _check_cross_tables(views: list[_TableView]) -> list[Finding]:
+    out = []
+    clusters: list[list[_TableView]] = []
+    for v in views:
+        if v.grand_total is None:
+            continue
+        for cl in clusters:
+            if _same_scope(cl[0], v):
+                cl.append(v)
+                break
+        else:
+            clusters.append([v])
+    for cl in clusters:
+        if len(cl) < 2:
+            continue
+        items: dict[tuple, list[tuple[_TableView, _Cell]]] = defaultdict(list)
+        for v in cl:
+            for key, cell in _keyed_cells(v).items():
+                if key[0] == ("total",) and key[2] == "<main>":
+                    continue  # the grand totals themselves define the cluster
+                items[key].append((v, cell))
+        for key, entries in items.items():
+            if len(entries) < 2:
+                continue
+            groups: list[list[tuple[_TableView, _Cell]]] = []
+            for e in entries:
+                for g in groups:
+                    if _same(g[0][1].fig, e[1].fig):
+                        g.append(e)
+                        break
+                else:
+                    groups.append([e])
+            if len(groups) < 2:
+                continue
+            ref = max(groups, key=len)  # majority; ties → first in document order
+            rv, rc = ref[0]
+            for g in groups:
+                if g is ref:
+                    continue
+                for ov, oc in g:
+                    d = _difference(oc.fig, rc.fig)
+                    if d is None:
+                        continue
+                    item = _item_name(rc.fact, key[2])
+                    msg = (f"{item}：{rv.table.title}为 {_show(rc.fig)}，{ov.table.title}为 {_show(oc.fig)}，"
+                           f"相差 {_show_diff(*d)}")
+                    out.append(Finding("cross_table_mismatch", msg, [_cite(rc.fact), _cite(oc.fact)]))
+    return out
+
+
+def _item_name(fact: Fact, col_key: str) -> str:
+    row = _row_name(fact)
+    if col_key == "<main>":
+        return row
+    return f"{row}「{col_key}」" if row != "合计行" else f"{col_key}（合计行）"
+
+
+def _sentences(parsed: ParsedDocument) -> dict[str, list[Fact]]:
+    """Narrative facts grouped by paragraph (in order)."""
+    paras: dict[str, list[Fact]] = defaultdict(list)
+    for f in parsed.facts:
+        if f.source == "narrative":
+            paras[f.fact_id.rsplit(":f", 1)[0]].append(f)
+    return paras
+
+
+def _positions(facts: list[Fact]) -> dict[str, int]:
+    """Character position of each figure in its sentence (figures are in sentence order)."""
+    pos: dict[str, int] = {}
+    cursor: dict[str, int] = defaultdict(int)
+    for f in facts:
+        q = f.quote or ""
+        i = q.find(f.value_text, cursor[q]) if f.value_text else -1
+        if i < 0:
+            i = cursor[q]
+        pos[f.fact_id] = i
+        cursor[q] = i + max(1, len(f.value_text or ""))
+    return pos
+
+
+def _lead_amount(fact: Fact, para: list[Fact], pos: dict[str, int]) -> Fact | None:
+    """The total a “其中” list refers to: the amount before 其中 in the sentence, or the last amount of
+    the previous sentence when the sentence starts with 其中."""
+    q = fact.quote or ""
+    amounts = [f for f in para if f.role == "amount" and f.unit in UNIT_FACTORS]
+    k = q.find("其中")
+    if k > 0 and pos[fact.fact_id] > k:
+        before = [f for f in amounts if f.quote == q and pos[f.fact_id] < k]
+        if before:
+            return before[-1]
+    if q.lstrip().startswith("其中"):
+        idx = next((i for i, f in enumerate(para) if f.quote == q), None)
+        prev = [f for f in para[:idx] if f.role == "amount" and f.unit in UNIT_FACTORS and f.quote != q] if idx else []
+        if prev:
+            return prev[-1]
+    return None
+
+
+def _check_table_narrative(parsed: ParsedDocument, views: list[_TableView]) -> list[Finding]:
+    out = []
+    default = ""
+    by_label_row: dict[str, list[tuple[_TableView, _Cell]]] = defaultdict(list)
+    by_label_col: dict[str, list[tuple[_TableView, _Cell]]] = defaultdict(list)
+    for v in views:
+        label_rows = Counter(c.fact.label for c in v.cells
+                             if v.col_keys.get((c.measure,) + c.sem) == "<main>" and not c.measure)
+        for key, cell in _keyed_cells(v).items():
+            rk, measure, ck = key
+            if measure != default:
+                continue
+            if ck == "<main>" and rk[0] in ("label", "code") and label_rows[cell.fact.label] == 1:
+                by_label_row[cell.fact.label].append((v, cell))
+            elif rk == ("total",) and ck != "<main>":
+                by_label_col[ck].append((v, cell))
+    for para in _sentences(parsed).values():
+        pos = _positions(para)
+        for n in para:
+            if n.role != "amount" or n.unit not in UNIT_FACTORS or not n.label or norm_label(n.label) in _GENERIC_TOTALS:
+                continue
+            nf = _fig(n)
+            if nf is None:
+                continue
+            cands = by_label_row.get(n.label, []) + by_label_col.get(n.label, [])
+            if not cands:
+                continue
+            lead = _lead_amount(n, para, pos)
+            lf = _fig(lead) if lead is not None else None
+            if lf is not None:
+                cands = [(v, c) for v, c in cands if v.grand_total is not None and _same(v.grand_total, lf)]
+                differing = [(v, c) for v, c in cands if not _same(nf, c.fig)]
+            else:
+                differing = [(v, c) for v, c in cands if not _same(nf, c.fig)]
+                if len(differing) < len(cands):
+                    differing = []  # some table agrees with the sentence: scope unknown, no finding
+            for v, c in differing:
+                d = _difference(nf, c.fig)
+                if d is None:
+                    continue
+                where = _row_name(c.fact) if c.sem == () or _col_key(c.sem) == "<main>" else (
+                    f"{_row_name(c.fact)}「{_col_key(c.sem)}」")
+                msg = (f"{n.label}：说明文字为 {_show(nf)}，{v.table.title}（{where}）为 {_show(c.fig)}，"
+                       f"相差 {_show_diff(*d)}")
+                out.append(Finding("table_narrative_mismatch", msg, [_cite(n), _cite(c.fact)]))
+    return out
+
+
+# ---------------------------------------------------------------- shares
+
+
+def _check_shares(parsed: ParsedDocument) -> list[Finding]:
+    out = []
+    paras = _sentences(parsed)
+    all_amounts: dict[str, list[Fact]] = defaultdict(list)
+    for para in paras.values():
+        for f in para:
+            if f.role == "amount" and f.unit in UNIT_FACTORS:
+                all_amounts[f.label].append(f)
+    for para in paras.values():
+        pos = _positions(para)
+        for i, s in enumerate(para):
+            if s.role != "share" or not s.label:
+                continue
+            before = [f for f in para[:i] if f.role == "amount" and f.unit in UNIT_FACTORS]
+            part = next((f for f in reversed(before) if f.quote == s.quote and f.label == s.label), None)
+            if part is None:
+                continue
+            whole = _find_whole(s, part, before, all_amounts, para, pos)
+            if whole is None:
+                continue
+            pf, wf = _fig(part), _fig(whole)
+            try:
+                stated = Decimal(s.value_text.strip().rstrip("%％").replace(",", ""))
+            except InvalidOperation:
+                continue
+            if pf is None or wf is None or wf.value == 0:
+                continue
+            whole_value = wf.value * UNIT_FACTORS[wf.unit] / UNIT_FACTORS[pf.unit]
+            places = decimals_of(s.value_text)
+            q = Decimal(1).scaleb(-places) if places else Decimal(1)
+            computed = (pf.value / whole_value * 100).quantize(q, rounding=ROUND_HALF_UP)
+            if abs(stated - computed) <= _SHARE_TOLERANCE:
+                continue
+            msg = (f"{s.label}占{whole.label}的比重：文中为 {s.value_text.strip()}，按 {_show(pf)} ÷ {_show(wf)} "
+                   f"计算应为 {computed}%")
+            out.append(Finding("share_mismatch", msg, [_cite(s), _cite(whole)]))
+    return out
+
+
+def _find_whole(s: Fact, part: Fact, before: list[Fact], all_amounts: dict[str, list[Fact]],
+                para: list[Fact], pos: dict[str, int]) -> Fact | None:
+    """The whole of a share: its named whole in the same sentence, else the same paragraph, else a
+    figure the whole document states with one value; without a name, the sentence's lead amount."""
+    if s.whole:
+        same = [f for f in before if f.label == s.whole and f is not part]
+        in_sentence = [f for f in same if f.quote == s.quote]
+        if in_sentence:
+            return in_sentence[-1]
+        if same:
+            return same[-1]
+        elsewhere = all_amounts.get(s.whole, [])
+        figs = [_fig(f) for f in elsewhere]
+        if elsewhere and all(x is not None for x in figs) and all(_same(figs[0], x) for x in figs[1:]):
+            return elsewhere[0]
+        return None
+    lead = _lead_amount(part, para, pos)
+    return lead if lead is not None and lead is not part else None
+
+
+# ---------------------------------------------------------------- listed but absent
+
+
+def _norm_title(title: str, department: str = "") -> str:
+    t = _QUOTES.sub("", squeeze(title))
+    t = re.sub(r"\s+", "", t).replace("(", "（").replace(")", "）")
+    t = re.sub(r"（续）$", "", t)
+    for _ in range(2):
+        t = re.sub(r"^(?:附[表件][:：]?)?(?:\d+(?:-\d+)?|[一二三四五六七八九十]+)[、.．]", "", t)
+        t = re.sub(r"^\d{2,4}年度?", "", t)
+        if department and t.startswith(department):
+            t = t[len(department):]
+    return t
+
+
+def _check_listed(parsed: ParsedDocument) -> list[Finding]:
+    doc = parsed.document
+    dept = _QUOTES.sub("", re.sub(r"\s+", "", doc.department or ""))
+    present = {_norm_title(t.title, dept) for t in parsed.tables}
+    lines: list[str] | None = None
+    pages: list[int] | None = None
+    out = []
+    for title in doc.listed_tables:
+        key = _norm_title(title, dept)
+        if not key or key in present:
+            continue
+        if _COLLECTION_TITLE.match(key):
+            log.debug("contents entry %s names the whole set of tables, not one table", title)
+            continue
+        if lines is None:
+            lines, pages = _source_lines(doc.path)
+        line, page = _find_line(key, lines, pages, dept)
+        msg = f"目录列出的“{title}”在文件中未找到"
+        out.append(Finding("missing_table", msg, [(f"目录 · {title}", line, page)]))
+    return out
+
+
+def _source_lines(path: str) -> tuple[list[str], list[int] | None]:
+    from .errors import BudgetQAError
+    from .parsing.reader import read_source
+
+    try:
+        src = read_source(Path(path))
+    except (BudgetQAError, OSError) as exc:
+        log.warning("cannot re-read %s to locate contents entries: %s", path, exc)
+        return [], None
+    return list(src.lines), (list(src.pages) if src.pages else None)
+
+
+def _find_line(key: str, lines: list[str], pages: list[int] | None, dept: str) -> tuple[int, int | None]:
+    """1-based line (and page) where the contents name ``key``; (0, None) if not found."""
+    page_mark = re.compile(r"^\s*=+\s*第\s*(\d+)\s*页\s*=+\s*$")
+    cur = None
+    for i, l in enumerate(lines):
+        m = page_mark.match(l)
+        if m:
+            cur = int(m.group(1))
+            continue
+        text = _QUOTES.sub("", re.sub(r"\s+", "", squeeze(l))).replace("(", "（").replace(")", "）")
+        if key in text:
+            return i + 1, (pages[i] if pages else cur)
+    return 0, None
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def check_document(parsed: ParsedDocument) -> list[Finding]:
+    """All consistency findings for one parsed document, in :data:`KINDS` order, then source order.
+
+    Never raises for odd layouts: parts of a table whose structure is ambiguous are skipped (logged
+    at debug level), so that every finding is a real disagreement between printed figures.
+    """
+    views = _views(parsed)
+    findings = (_check_totals(views) + _check_cross_tables(views) + _check_table_narrative(parsed, views)
+                + _check_shares(parsed) + _check_listed(parsed))
+    unique: list[Finding] = []
+    seen = set()
+    for f in findings:
+        key = (f.kind, f.message, tuple(f.citations))
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    order = {k: i for i, k in enumerate(KINDS)}
+    unique.sort(key=lambda f: (order[f.kind], f.citations[0][1] if f.citations else 0))
+    log.info("%s: %d findings", parsed.document.doc_id, len(unique))
+    return unique
