@@ -127,7 +127,22 @@ def _show_diff(diff: Decimal, unit: str, places: int) -> str:
 
 
 def _cite(fact: Fact, locator: str | None = None) -> CitationRef:
-    return (locator or fact.locator, fact.line, fact.page)
+    """(locator, line, page) of a fact; a sentence's locator also names the figure's subject."""
+    if locator is None:
+        locator = fact.locator
+        if fact.source == "narrative" and fact.label:
+            locator = f"{locator} · {fact.label}" if locator else fact.label
+    return (locator, fact.line, fact.page)
+
+
+def _like(reference: str, value: Decimal, places: int) -> str:
+    """Print ``value`` with ``places`` decimals, with thousands separators if ``reference`` has them."""
+    text = fmt(value, places)
+    if "," in reference:
+        sign = "-" if text.startswith("-") else ""
+        whole, _, frac = text.lstrip("-").partition(".")
+        text = sign + f"{int(whole):,}" + (f".{frac}" if frac else "")
+    return text
 
 
 # ---------------------------------------------------------------- table model
@@ -286,8 +301,11 @@ def _sum_finding(v: _TableView, total: _Cell, parts: list[_Cell], what: str) -> 
         return None
     unit = total.fig.unit
     title = v.table.title
-    msg = (f"{title}：{_row_name(total.fact)}「{_col_name(total.sem, total.measure)}」为 {_show(total.fig)}，"
-           f"{what}之和为 {fmt(s, places)} {unit}，相差 {_show_diff(diff, unit, places)}")
+    where = _row_name(total.fact)
+    if not (where == "合计行" and total.sem in ((), ("合计",)) and not total.measure):
+        where += f"「{_col_name(total.sem, total.measure)}」"
+    msg = (f"{title}：{where}为 {_show(total.fig)}，{what}之和为 {_like(total.fig.text, s, places)} {unit}，"
+           f"相差 {_show_diff(diff, unit, places)}")
     first = parts[0].fact
     return Finding("total_mismatch", msg, [_cite(total.fact), _cite(first)])
 
@@ -601,52 +619,85 @@ def _check_table_narrative(parsed: ParsedDocument, views: list[_TableView]) -> l
     return out
 
 
-# ---------------------------------------------------------------- shares
+# ---------------------------------------------------------------- shares and rates of change
+
+
+def _percent(fact: Fact) -> tuple[Decimal, int] | None:
+    """(signed value, printed decimals) of a percentage fact."""
+    text = (fact.value_text or "").strip().rstrip("%％").replace(",", "")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if fact.value is not None and fact.value < 0 and value > 0:
+        value = -value
+    return value, decimals_of(text)
+
+
+def _round(value: Decimal, places: int) -> Decimal:
+    q = Decimal(1).scaleb(-places) if places else Decimal(1)
+    return value.quantize(q, rounding=ROUND_HALF_UP)
+
+
+def _amounts(facts: list[Fact]) -> list[Fact]:
+    return [f for f in facts if f.role == "amount" and f.unit in UNIT_FACTORS and _fig(f) is not None]
+
+
+def _in(fig: _Fig, unit: str) -> Decimal:
+    return fig.value * UNIT_FACTORS[fig.unit] / UNIT_FACTORS[unit]
 
 
 def _check_shares(parsed: ParsedDocument) -> list[Finding]:
+    """Stated shares (占 x%) against part ÷ whole, and stated rates of change (增长/下降 x%) against
+    the amounts they are computed from, rounded to the decimals the percentage is printed with."""
     out = []
     paras = _sentences(parsed)
     all_amounts: dict[str, list[Fact]] = defaultdict(list)
     for para in paras.values():
-        for f in para:
-            if f.role == "amount" and f.unit in UNIT_FACTORS:
-                all_amounts[f.label].append(f)
+        for f in _amounts(para):
+            all_amounts[f.label].append(f)
     for para in paras.values():
         pos = _positions(para)
         for i, s in enumerate(para):
-            if s.role != "share" or not s.label:
-                continue
-            before = [f for f in para[:i] if f.role == "amount" and f.unit in UNIT_FACTORS]
-            part = next((f for f in reversed(before) if f.quote == s.quote and f.label == s.label), None)
-            if part is None:
-                continue
-            whole = _find_whole(s, part, before, all_amounts, para, pos)
-            if whole is None:
-                continue
-            pf, wf = _fig(part), _fig(whole)
-            try:
-                stated = Decimal(s.value_text.strip().rstrip("%％").replace(",", ""))
-            except InvalidOperation:
-                continue
-            if pf is None or wf is None or wf.value == 0:
-                continue
-            whole_value = wf.value * UNIT_FACTORS[wf.unit] / UNIT_FACTORS[pf.unit]
-            places = decimals_of(s.value_text)
-            q = Decimal(1).scaleb(-places) if places else Decimal(1)
-            computed = (pf.value / whole_value * 100).quantize(q, rounding=ROUND_HALF_UP)
-            if abs(stated - computed) <= _SHARE_TOLERANCE:
-                continue
-            msg = (f"{s.label}占{whole.label}的比重：文中为 {s.value_text.strip()}，按 {_show(pf)} ÷ {_show(wf)} "
-                   f"计算应为 {computed}%")
-            out.append(Finding("share_mismatch", msg, [_cite(s), _cite(whole)]))
+            if s.role == "share" and s.label:
+                f = _share_finding(s, para, i, pos, all_amounts)
+            elif s.role == "change_pct":
+                f = _change_finding(s, para, i, pos)
+            else:
+                f = None
+            if f:
+                out.append(f)
     return out
+
+
+def _share_finding(s: Fact, para: list[Fact], i: int, pos: dict[str, int],
+                   all_amounts: dict[str, list[Fact]]) -> Finding | None:
+    before = _amounts(para[:i])
+    part = next((f for f in reversed(before) if f.quote == s.quote and f.label == s.label), None)
+    stated = _percent(s)
+    if part is None or stated is None:
+        return None
+    whole = _find_whole(s, part, before, all_amounts, para, pos)
+    if whole is None:
+        return None
+    pf, wf = _fig(part), _fig(whole)
+    whole_value = _in(wf, pf.unit)
+    if whole_value <= 0:
+        return None
+    value, places = stated
+    computed = _round(pf.value / whole_value * 100, places)
+    if abs(value - computed) <= _SHARE_TOLERANCE:
+        return None
+    msg = (f"{s.label}占{whole.label}的比重：文中为 {s.value_text.strip()}，按 {_show(pf)} ÷ {_show(wf)} "
+           f"计算应为 {computed}%")
+    return Finding("share_mismatch", msg, [_cite(s), _cite(whole)])
 
 
 def _find_whole(s: Fact, part: Fact, before: list[Fact], all_amounts: dict[str, list[Fact]],
                 para: list[Fact], pos: dict[str, int]) -> Fact | None:
     """The whole of a share: its named whole in the same sentence, else the same paragraph, else a
-    figure the whole document states with one value; without a name, the sentence's lead amount."""
+    figure the whole document states with one value; without a name, the sentence's lead amount
+    (the total a “其中” list refers to, or the sentence's first amount when it is not smaller)."""
     if s.whole:
         same = [f for f in before if f.label == s.whole and f is not part]
         in_sentence = [f for f in same if f.quote == s.quote]
@@ -656,11 +707,76 @@ def _find_whole(s: Fact, part: Fact, before: list[Fact], all_amounts: dict[str, 
             return same[-1]
         elsewhere = all_amounts.get(s.whole, [])
         figs = [_fig(f) for f in elsewhere]
-        if elsewhere and all(x is not None for x in figs) and all(_same(figs[0], x) for x in figs[1:]):
+        if elsewhere and all(_same(figs[0], x) for x in figs[1:]):
             return elsewhere[0]
         return None
     lead = _lead_amount(part, para, pos)
+    if lead is None:
+        first = next((f for f in before if f.quote == s.quote), None)
+        if first is not None and first is not part and first.label != part.label:
+            lf, pf = _fig(first), _fig(part)
+            if _in(lf, pf.unit) >= pf.value:
+                lead = first
     return lead if lead is not None and lead is not part else None
+
+
+_VERB_AT_END = re.compile(r"(?:增加|减少|增长|下降|上升|降低|提高)了?$")
+_BASE_WORDS = re.compile(r"^(?:同期|上年|去年|上一年|上年度)$")
+
+
+def _change_finding(p: Fact, para: list[Fact], i: int, pos: dict[str, int]) -> Finding | None:
+    """A rate of change against its amounts: the change amount stated just before it (base =
+    current − change), or the current and base amounts of the sentence (“…执行数为 A 万元，预算安排
+    B 万元，比…执行数增加 x%”)."""
+    stated = _percent(p)
+    if stated is None:
+        return None
+    value, places = stated
+    same = [f for f in para[:i] if f.quote == p.quote]
+    prev = same[-1] if same else None
+    if prev is not None and prev.role == "change" and prev.unit in UNIT_FACTORS and _fig(prev) is not None:
+        chg = prev
+        current = next((f for f in reversed(_amounts(same)) if f.label == chg.label), None)
+        if current is None:
+            current = next((f for f in reversed(_amounts(para[:i])) if f.label == chg.label), None)
+        if current is None:
+            return None
+        cf, gf = _fig(current), _fig(chg)
+        signed = _in(gf, cf.unit) * (-1 if (chg.value or 0) < 0 else 1)
+        base = cf.value - signed
+        if base <= 0:
+            return None
+        computed = _round(signed / base * 100, places)
+        formula = f"{_like(gf.text, abs(signed), gf.places)} ÷ {_like(cf.text, base, cf.places)}（{_show(cf)} {'−' if signed >= 0 else '+'} {_show(gf)}）"
+        other = current
+    else:
+        current = next((f for f in reversed(_amounts(same)) if f.label == p.label), None)
+        if current is None:
+            return None
+        q = p.quote or ""
+        k = max(q.rfind("比", 0, pos[p.fact_id]), q.rfind("较", 0, pos[p.fact_id]))
+        if k < 0 or k < pos[current.fact_id]:
+            return None
+        phrase = re.sub(r"^\s*\d{4}\s*年度?", "", q[k + 1:pos[p.fact_id]]).strip()
+        phrase = _VERB_AT_END.sub("", phrase).strip()
+        if len(phrase) < 2 or _BASE_WORDS.match(phrase):
+            return None
+        bases = [f for f in _amounts(same) if f is not current and f.label.endswith(phrase)]
+        if len(bases) != 1:
+            return None
+        base_fact = bases[0]
+        cf, bf = _fig(current), _fig(base_fact)
+        base = _in(bf, cf.unit)
+        if base <= 0:
+            return None
+        computed = _round((cf.value - base) / base * 100, places)
+        formula = f"({_show(cf)} − {_show(bf)}) ÷ {_show(bf)}"
+        other = base_fact
+    if abs(value - computed) <= _SHARE_TOLERANCE:
+        return None
+    word = lambda x: ("增长" if x >= 0 else "下降") + f" {abs(x)}%"
+    msg = f"{p.label}的增减幅度：文中为{word(value)}，按 {formula} 计算应为{word(computed)}"
+    return Finding("share_mismatch", msg, [_cite(p), _cite(other)])
 
 
 # ---------------------------------------------------------------- listed but absent

@@ -34,7 +34,8 @@ def ingest(paths: list[Path] = typer.Argument(None, help="文档或文件夹（�
     report = run(paths or [s.corpus_dir], s, progress=_progress)
     for d in report.documents:
         warn = f"  警告：{'；'.join(d.warnings)}" if d.warnings else ""
-        print(f"{d.doc_id}: {d.tables} 张表, {d.facts} 个数字, {d.passages} 个段落{warn}")
+        unaligned = f", {d.unaligned} 个未对齐单元格" if d.unaligned else ""
+        print(f"{d.doc_id}: {d.tables} 张表, {d.facts} 个数字, {d.passages} 个段落{unaligned}{warn}")
     print(f"索引已更新：{s.index_dir}")
 
 

@@ -30,6 +30,7 @@ class DocumentSummary:
     tables: int
     facts: int
     passages: int
+    unaligned: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -111,7 +112,10 @@ def _write(gen: Path, parsed: list[ParsedDocument], settings: Settings, say: Pro
             say(f"[{i}/{len(parsed)}] 向量化 {len(pd.passages)} 个段落：{d.title}")
             vectors.add(pd.passages)
             summaries.append(DocumentSummary(d.doc_id, d.title, len(pd.tables), len(pd.facts),
-                                             len(pd.passages), list(pd.warnings)))
+                                             len(pd.passages), len(pd.unaligned), list(pd.warnings)))
+            for title, u in pd.unaligned:
+                log.info("unaligned cell %s line %d: %s %s (columns %s)", title, u.line, u.label, u.cell,
+                         "/".join(u.candidates))
         bm25 = BM25Index(jieba_dir=settings.data_dir / "cache" / "jieba")
         bm25.build(facts.passages())
         bm25.save(gen / "bm25.json")

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..model import Document, Fact, Passage, Table
 from .narrative import extract_figures
 from .reader import SourceText, read_source
+from .spaced import SpacedRow, SpacedTable, is_data_line, split_segments, table_facts
 from .tables import RawRow, RawTable, parse_table
 from .text import CN_NUM, ORD_L1, ORD_L2, ORD_L3, PART_RE, norm_label, squeeze
 
@@ -25,6 +26,7 @@ _TITLE_RE = re.compile(r"表(?:[（(]续[)）])?$")
 _UNIT_LINE = re.compile(r"^\s*(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s*$")
 _DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位)(?:名称)?\s*[:：]\s*(.+?)\s*$")
 _NOTE_LINE = re.compile(r"^\s*(?:注|说明|备注)\s*[:：]")
+_UNIT_ANY = re.compile(r"(?:金额)?单位\s*[:：]\s*(万元|元|亿元)")
 _YEAR_ONLY = re.compile(r"^\s*[（(]\s*\d{4}\s*年度?\s*[)）]\s*$")
 _TERMINAL = "。！？；：!?;:"
 _HEADING_WORDS = r"(?:说明|情况|概况|职能|职责|解释|设置|构成|简介)"
@@ -43,6 +45,8 @@ class ParsedDocument:
     tables: list[Table] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: (table title, spaced.Unaligned) for cells whose column could not be determined
+    unaligned: list = field(default_factory=list)
 
 
 def doc_id_for(path: Path) -> str:
@@ -158,6 +162,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                     m2 += 1
                 if m2 < n and _NOTE_LINE.match(lines[m2]):
                     rt.note = lines[m2].strip()
+                    rt.note_line, rt.note_page = line_no[m2], page_of[m2]
                     is_table_line[m2] = True
                     k = m2 + 1
                 _append_table(raw_tables, rt)
@@ -165,6 +170,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                 continue
         i += 1
 
+    spaced_tables = _cut_spaced_tables(lines, page_of, line_no, is_table_line)
     department = _detect_department(title, raw_tables, lines)
     listed = _listed_tables(lines, is_table_line)
     sha = hashlib.sha256(src.raw).hexdigest()
@@ -247,7 +253,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                                    page=rt.page, n_rows=pt.n_rows))
         if rt.note:
             parsed.passages.append(Passage(f"{table_id}:note", doc_id, "note", (rt.title,), rt.note,
-                                           rt.rows[-1].line + 1 if rt.rows else rt.line, page=rt.page))
+                                           rt.note_line or rt.line, page=rt.note_page or rt.page))
         for k, cf in enumerate(pt.facts):
             parsed.facts.append(Fact(
                 fact_id=f"{table_id}:r{cf.row_index}:c{cf.col_index}:{k}", doc_id=doc_id,
@@ -256,9 +262,123 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                 table_title=rt.title, row_path=cf.row_path, code=cf.code, code_kind=cf.code_kind,
                 col_path=cf.col_path, is_total_row=cf.is_total_row, row_index=cf.row_index,
                 col_index=cf.col_index, page=cf.page))
-    if not raw_tables:
+    for k, st in enumerate(spaced_tables, start=len(raw_tables) + 1):
+        facts, unaligned, columns = table_facts(st, department)
+        table_id = f"{doc_id}:t{k}"
+        parsed.tables.append(Table(table_id=table_id, doc_id=doc_id, title=st.title, unit=st.unit, line=st.line,
+                                   columns=tuple(columns), note=st.note, page=st.page, n_rows=len(st.rows)))
+        if st.note:
+            parsed.passages.append(Passage(f"{table_id}:note", doc_id, "note", (st.title,), st.note,
+                                           st.rows[-1].line if st.rows else st.line, page=st.page))
+        for j, cf in enumerate(facts):
+            parsed.facts.append(Fact(
+                fact_id=f"{table_id}:r{cf.row_index}:c{cf.col_index}:{j}", doc_id=doc_id, source="table",
+                label=cf.label, value=cf.value, value_text=cf.value_text, unit=cf.unit, line=cf.line,
+                quote=cf.quote, role=cf.role, table_id=table_id, table_title=st.title, row_path=cf.row_path,
+                code=cf.code, code_kind=cf.code_kind, col_path=cf.col_path, is_total_row=cf.is_total_row,
+                row_index=cf.row_index, col_index=cf.col_index, page=cf.page))
+        parsed.unaligned.extend((st.title, u) for u in unaligned)
+    if not raw_tables and not spaced_tables:
         parsed.warnings.append("未识别到表格：已按叙述文本入库")
     return parsed
+
+
+def _cut_spaced_tables(lines: list[str], page_of: list[int | None], line_no: list[int],
+                       is_table_line: list[bool]) -> list[SpacedTable]:
+    """Find space-separated tables (see :mod:`.spaced`) among lines not already in a tab table;
+    marks their lines in ``is_table_line``."""
+    n = len(lines)
+    out: list[SpacedTable] = []
+
+    def title_like(i: int) -> bool:
+        t = squeeze(lines[i]).strip()
+        return bool(t) and "\t" not in lines[i] and bool(_TITLE_RE.search(t)) and len(t) <= 50 and not t.startswith("-")
+
+    def next_nonblank(i: int) -> int:
+        j = i + 1
+        while j < n and not lines[j].strip():
+            j += 1
+        return j
+
+    i = 0
+    while i < n:
+        if is_table_line[i] or not title_like(i):
+            i += 1
+            continue
+        j = next_nonblank(i)
+        if j < n and title_like(j):
+            i = j
+            continue
+        # meta lines, header lines, then the first data row within a few lines
+        unit, header, k = "", [], j
+        while k < n and k <= i + 14 and not (is_data_line(lines[k]) and not _UNIT_ANY.search(lines[k])):
+            s = lines[k].strip()
+            if s and (s.endswith("。") or len(s) > 80 or title_like(k)):
+                break
+            mu = _UNIT_ANY.search(s)
+            if mu:
+                unit = mu.group(1)
+            elif s and not _PAGE_MARK.match(lines[k]) and not _DEPT_LINE.match(s):
+                header.append(squeeze(s) if not re.search(r"\s", s) else s)
+            k += 1
+        if k >= n or k > i + 14 or not is_data_line(lines[k]):
+            i += 1
+            continue
+        st = SpacedTable(title=squeeze(lines[i]), line=line_no[i], unit=unit or "元", page=page_of[i], header=header)
+        for x in range(i, k):
+            is_table_line[x] = True
+        header_set = {re.sub(r"\s+", "", h) for h in header}
+        fragments_before: list[str] = []
+        while k < n:
+            raw = lines[k]
+            s = raw.strip()
+            if not s or _PAGE_MARK.match(raw) or _PAGE_NUMBER.match(s):
+                is_table_line[k] = True
+                k += 1
+                continue
+            if _NOTE_LINE.match(s):
+                st.note = s
+                is_table_line[k] = True
+                k += 1
+                break
+            if re.sub(r"\s+", "", s) in header_set or _UNIT_ANY.fullmatch(s):
+                is_table_line[k] = True  # header repeated on a new page
+                k += 1
+                continue
+            if is_data_line(s) or re.fullmatch(r"(?:类\s*款\s*项\s*)?(?:合计|总计)", s):
+                segs = split_segments(s)
+                row = SpacedRow(line_no[k], page_of[k], segs, s)
+                _attach_fragments(st.rows[-1] if st.rows else None, row, fragments_before)
+                fragments_before = []
+                st.rows.append(row)
+                is_table_line[k] = True
+                k += 1
+                continue
+            if title_like(k) or s.endswith("。") or len(s) > 40 or _heading(raw):
+                break
+            fragments_before.append(s)  # a wrapped label piece
+            is_table_line[k] = True
+            k += 1
+        out.append(st)
+        i = k
+    return out
+
+
+def _attach_fragments(prev, row, fragments: list[str]) -> None:
+    """Wrapped label pieces: a row whose coded segments lack labels takes the piece lines around it
+    when their count matches; otherwise the label stays empty (the code still identifies the row)."""
+    if not fragments:
+        return
+    bare = [s for s in row.segments if s.code and not s.label]
+    toks = [t for f in fragments for t in f.split()]
+    if bare and len(toks) == len(bare):
+        for seg, t in zip(bare, toks):
+            seg.label = t
+    elif prev is not None:
+        prev_bare = [s for s in prev.segments if s.code]
+        if len(toks) <= len(prev_bare):
+            for seg, t in zip(prev_bare[-len(toks):], toks):
+                seg.label += t
 
 
 def _seen_part_twice(lines: list[str], i: int) -> bool:

@@ -4,6 +4,7 @@ Errors are :class:`~assistant.errors.IngestError` with a message naming the file
 """
 from __future__ import annotations
 
+import io
 import logging
 import re
 from dataclasses import dataclass, field
@@ -116,17 +117,17 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
     # a complete PDF starts with %PDF- and ends with %%EOF; pdfminer would otherwise silently
     # recover whatever pages a truncated file still holds
     if b"%PDF-" not in raw[:1024] or b"%%EOF" not in raw[-2048:]:
-        log.warning("PDF %s: header or %%%%EOF marker missing (truncated?)", path.name)
+        log.info("PDF %s: header or %%%%EOF marker missing (truncated?)", path.name)
         raise IngestError(broken)
     page_items: list[list[_Item]] = []
     try:
-        with pdfplumber.open(path) as pdf:
+        with pdfplumber.open(io.BytesIO(raw)) as pdf:
             for page in pdf.pages:
                 page_items.append(_pdf_page_items(page))
     except IngestError:
         raise
     except Exception as exc:  # pdfminer raises many types for broken/encrypted files
-        log.warning("PDF %s unreadable: %s: %s", path.name, type(exc).__name__, exc)
+        log.info("PDF %s unreadable: %s: %s", path.name, type(exc).__name__, exc)
         raise IngestError(broken) from exc
     if not any(it.text.strip() or any(any(c.strip() for c in r) for r in it.rows)
                for items in page_items for it in items):
@@ -149,7 +150,27 @@ class _Item:
     left: float  # left edge of the page's content (smallest x0)
     text: str = ""
     size: float = 0.0
+    first_w: float = 0.0  # width of the line's first unbreakable piece (a number, a word, a 字 + 。)
     rows: list[list[str]] = field(default_factory=list)
+
+
+_WORD_CHAR = re.compile(r"[A-Za-z0-9.,%‰\-+/]")
+_NO_LINE_START = set("，。、；：？！）》」』”’·…%,.;:?!)]")
+
+
+def _first_word_width(chars: list[dict]) -> float:
+    """Width of what a layout engine could not have split at the start of a line: a Latin word or
+    number, else one character, plus the punctuation that may not begin a line."""
+    cs = [c for c in chars if c.get("text", "").strip()]
+    if not cs:
+        return 0.0
+    i = 1
+    if _WORD_CHAR.match(cs[0]["text"]):
+        while i < len(cs) and _WORD_CHAR.match(cs[i]["text"]) and cs[i]["x0"] - cs[i - 1]["x1"] < 1.0:
+            i += 1
+    while i < len(cs) and cs[i]["text"] in _NO_LINE_START:
+        i += 1
+    return float(cs[i - 1]["x1"] - cs[0]["x0"])
 
 
 def _pdf_page_items(page) -> list[_Item]:
@@ -177,7 +198,8 @@ def _pdf_page_items(page) -> list[_Item]:
         sizes = [c.get("size", 0.0) for c in tl.get("chars", []) if c.get("text", "").strip()]
         size = max(set(sizes), key=sizes.count) if sizes else tl["bottom"] - tl["top"]
         items.append(_Item("text", tl["top"], tl["bottom"], tl["x0"], tl["x1"], pno, float(page.width),
-                           left, text=text, size=float(size)))
+                           left, text=text, size=float(size),
+                           first_w=_first_word_width(tl.get("chars", []))))
     for t, rows in table_rows:
         rows = [r for r in rows if any(c for c in r)] or rows
         x0, top, x1, bottom = t.bbox
@@ -233,13 +255,14 @@ def _cell_text(cell: str | None) -> str:
 
 
 def _continues(a: _Item, b: _Item) -> bool:
-    """True if text line ``b`` continues line ``a`` wrapped by the layout: ``a`` runs to the right
-    margin (margins taken as symmetric), ``b`` starts at the left margin without indent, in the same
-    font size, and (on the same page) directly below ``a``."""
+    """True if text line ``b`` continues line ``a`` wrapped by the layout: the first word of ``b``
+    would not have fitted at the end of ``a`` (right margin taken as equal to the left one), ``b``
+    starts at the left margin without indent, in the same font size, and (on the same page)
+    directly below ``a``."""
     if a.kind != "text" or b.kind != "text" or not a.size or abs(a.size - b.size) > 0.6:
         return False
     right = a.page_width - a.left
-    if a.x1 < right - 2 * a.size:
+    if a.x1 + b.first_w < right - 0.3 * a.size:
         return False
     if b.x0 > b.left + 0.5 * b.size:
         return False

@@ -47,6 +47,8 @@ class RawTable:
     rows: list[RawRow] = field(default_factory=list)
     note: str = ""
     page: int | None = None
+    note_line: int = 0
+    note_page: int | None = None
 
 
 @dataclass
