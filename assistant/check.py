@@ -51,6 +51,7 @@ _MAIN_LEAVES = {"合计", "总计", "金额", "共计"}
 _MEASURES = {"预算数", "决算数", "执行数", "年初预算数", "调整预算数", "全年预算数"}
 _SHARE_TOLERANCE = Decimal("0.01")
 _QUOTES = re.compile(r"[“”\"'‘’「」『』]")
+_PLACEHOLDER = re.compile(r"^第\d+列$")
 _COLLECTION_TITLE = re.compile(r"^(?:本?(?:部门|单位))?(?:预算|决算)(?:公开)?表$")
 
 
@@ -154,6 +155,7 @@ class _Cell:
     fig: _Fig
     sem: tuple[str, ...]  # column path without the measure leaf
     measure: str  # "" or 预算数/决算数/… ("" also when it is the document's default measure)
+    suspect: bool = False  # printed unlike the rest of its table: probably not read as an amount
 
 
 @dataclass
@@ -162,15 +164,22 @@ class _TableView:
     cells: list[_Cell]
     paths: dict[str, set[tuple[str, ...]]]  # measure → all semantic column paths
     sub_cols: set[tuple[str, ...]]  # normalised column paths printed as “其中：…”
+    first_row: int = 0
+    last_row: int = 0
     grand_total: _Fig | None = None
     col_keys: dict[tuple[str, ...], str] = field(default_factory=dict)
 
 
 def _split_measure(path: tuple[str, ...], default: str) -> tuple[tuple[str, ...], str]:
-    if len(path) >= 2 and path[-1] in _MEASURES:
+    if path and path[-1] in _MEASURES:
         m = path[-1]
         return path[:-1], ("" if m == default else m)
     return path, ""
+
+
+def _is_placeholder(name: str) -> bool:
+    """A header the parser could not read (“第3列”): it names no meaning."""
+    return bool(_PLACEHOLDER.match(name))
 
 
 def _is_main(sem: tuple[str, ...]) -> bool:
@@ -183,20 +192,47 @@ def _is_main(sem: tuple[str, ...]) -> bool:
     return leaf in _MAIN_LEAVES or is_total_label(leaf)
 
 
-def _col_key(sem: tuple[str, ...]) -> str:
-    """What a column means for comparisons: "<main>" or its leaf header (小计 → its group)."""
+def _col_key(sem: tuple[str, ...]) -> str | None:
+    """What a column means for comparisons: "<main>" or its leaf header (小计 → its group); None
+    for unreadable headers."""
+    if any(_is_placeholder(p) for p in sem):
+        return None
     if _is_main(sem):
         return "<main>"
     parts = [p for p in sem if p not in ("小计", "金额")]
     return parts[-1] if parts else "<main>"
 
 
-def _is_generic_total(fact: Fact) -> bool:
-    return fact.is_total_row and norm_label(fact.label) in _GENERIC_TOTALS
-
-
 def _is_coded(fact: Fact) -> bool:
     return fact.code_kind in ("functional", "economic") and fact.code.isdigit()
+
+
+def _is_anonymous(fact: Fact) -> bool:
+    """A row with neither label nor code (a total row of a one-row table, or a row read badly)."""
+    return not fact.label and not fact.code
+
+
+def _is_total(v: _TableView, fact: Fact) -> bool:
+    """A total row: flagged by the parser, not a classification row, and — when it has no label —
+    the first or last row of its table (an unlabeled row in the middle was read badly)."""
+    if not fact.is_total_row or _is_coded(fact):
+        return False
+    if _is_anonymous(fact):
+        return fact.row_index in (v.first_row, v.last_row)
+    return True
+
+
+def _is_unclean(v: _TableView, fact: Fact) -> bool:
+    return _is_anonymous(fact) and fact.row_index not in (v.first_row, v.last_row)
+
+
+def _is_grand_total(v: _TableView, fact: Fact) -> bool:
+    return _is_total(v, fact) and norm_label(fact.label) in _GENERIC_TOTALS
+
+
+def _is_unit_row(v: _TableView, fact: Fact) -> bool:
+    """A unit/department row (a total row named after the unit, not a 合计 label)."""
+    return _is_total(v, fact) and not _is_grand_total(v, fact) and not is_total_label(fact.label)
 
 
 def _raw_cell(fact: Fact) -> str:
@@ -223,6 +259,17 @@ def _default_measure(parsed: ParsedDocument) -> str:
     return "决算数" if parsed.document.kind == "决算" else "预算数"
 
 
+def _mark_suspects(cells: list[_Cell]) -> None:
+    """Flag cells that are probably not amounts: a leading zero (“01”), or a non-zero whole number in
+    a table that prints its amounts with decimals (a code, a count or a shifted cell read as an
+    amount). Sums and comparisons involving a suspect cell are skipped."""
+    decimal_table = any(c.fig.places > 0 and c.fig.value != 0 for c in cells)
+    for c in cells:
+        digits = c.fig.text.lstrip("-")
+        if re.match(r"^0\d", digits) or (decimal_table and c.fig.places == 0 and c.fig.value != 0):
+            c.suspect = True
+
+
 def _views(parsed: ParsedDocument) -> list[_TableView]:
     default = _default_measure(parsed)
     by_table: dict[str, list[Fact]] = defaultdict(list)
@@ -238,6 +285,7 @@ def _views(parsed: ParsedDocument) -> list[_TableView]:
                 continue
             sem, measure = _split_measure(tuple(f.col_path), default)
             cells.append(_Cell(f, fig, sem, measure))
+        _mark_suspects(cells)
         paths: dict[str, set[tuple[str, ...]]] = defaultdict(set)
         sub_cols = set()
         for raw in t.columns:
@@ -249,13 +297,19 @@ def _views(parsed: ParsedDocument) -> list[_TableView]:
         for c in cells:
             paths[c.measure].add(c.sem)
         view = _TableView(t, cells, paths, sub_cols)
-        totals = [c.fig for c in cells if c.fact.is_total_row and _is_main(c.sem) and not c.measure]
+        if cells:
+            view.first_row = min(c.fact.row_index for c in cells)
+            view.last_row = max(c.fact.row_index for c in cells)
+        totals = [c.fig for c in cells if _is_total(view, c.fact) and not c.suspect and not c.measure
+                  and _col_key(c.sem) == "<main>"]
         if totals:
             view.grand_total = max(totals, key=lambda f: f.value * UNIT_FACTORS[f.unit])
         keys: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
         for measure, ps in paths.items():
             for p in ps:
-                keys[measure][_col_key(p)].add(p)
+                key = _col_key(p)
+                if key is not None:
+                    keys[measure][key].add(p)
         for measure, by_key in keys.items():
             for key, ps in by_key.items():
                 if len(ps) == 1:  # a leaf header used twice in one table is ambiguous
@@ -265,11 +319,13 @@ def _views(parsed: ParsedDocument) -> list[_TableView]:
 
 
 def _same_scope(a: _TableView, b: _TableView) -> bool:
+    """Two tables cover the same scope when their grand totals agree (e.g. 支出决算表 and
+    一般公共预算财政拨款支出决算表 of a department funded only by 一般公共预算)."""
     return a.grand_total is not None and b.grand_total is not None and _same(a.grand_total, b.grand_total)
 
 
-def _row_name(fact: Fact) -> str:
-    if _is_generic_total(fact):
+def _row_name(v: _TableView, fact: Fact) -> str:
+    if _is_grand_total(v, fact):
         return "合计行"
     return f"{fact.code} {fact.label}".strip() if fact.code else fact.label
 
@@ -285,14 +341,15 @@ def _col_name(sem: tuple[str, ...], measure: str = "") -> str:
 def _check_totals(views: list[_TableView]) -> list[Finding]:
     out: list[Finding] = []
     for v in views:
-        out.extend(_row_totals(v))
+        peers = [o for o in views if o is not v and _same_scope(o, v)]
+        out.extend(_row_totals(v, peers))
         out.extend(_column_totals(v))
     return out
 
 
 def _sum_finding(v: _TableView, total: _Cell, parts: list[_Cell], what: str) -> Finding | None:
     """Compare a total cell with the sum of part cells (same unit; decimals: most printed)."""
-    if not parts or any(p.fig.unit != total.fig.unit for p in parts):
+    if not parts or total.suspect or any(p.suspect or p.fig.unit != total.fig.unit for p in parts):
         return None
     places = max([total.fig.places] + [p.fig.places for p in parts])
     s = sum((p.fig.value for p in parts), Decimal(0))
@@ -300,50 +357,52 @@ def _sum_finding(v: _TableView, total: _Cell, parts: list[_Cell], what: str) -> 
     if abs(diff) <= _tol(places):
         return None
     unit = total.fig.unit
-    title = v.table.title
-    where = _row_name(total.fact)
+    where = _row_name(v, total.fact)
     if not (where == "合计行" and total.sem in ((), ("合计",)) and not total.measure):
         where += f"「{_col_name(total.sem, total.measure)}」"
-    msg = (f"{title}：{where}为 {_show(total.fig)}，{what}之和为 {_like(total.fig.text, s, places)} {unit}，"
-           f"相差 {_show_diff(diff, unit, places)}")
-    first = parts[0].fact
-    return Finding("total_mismatch", msg, [_cite(total.fact), _cite(first)])
+    msg = (f"{v.table.title}：{where}为 {_show(total.fig)}，{what}之和为 {_like(total.fig.text, s, places)} "
+           f"{unit}，相差 {_show_diff(diff, unit, places)}")
+    return Finding("total_mismatch", msg, [_cite(total.fact), _cite(parts[0].fact)])
 
 
-def _row_totals(v: _TableView) -> list[Finding]:
-    """Down the rows, per physical column: coded parents vs direct children; totals vs top level."""
+def _peer_codes(peers: list[_TableView]) -> set[str]:
+    return {c.fact.code for o in peers for c in o.cells if _is_coded(c.fact)}
+
+
+def _row_totals(v: _TableView, peers: list[_TableView]) -> list[Finding]:
+    """Down the rows, per physical column: a classification row against its direct children, a total
+    row against the top-level rows (or, without codes, a single 合计 row against the plain rows)."""
     out = []
     by_col: dict[tuple, list[_Cell]] = defaultdict(list)
     for c in v.cells:
         by_col[(c.fact.col_index, c.sem, c.measure)].append(c)
+    elsewhere = _peer_codes(peers)
     for col_cells in by_col.values():
-        coded = [c for c in col_cells if _is_coded(c.fact) and not c.fact.is_total_row]
-        totals = [c for c in col_cells if c.fact.is_total_row]
+        col_cells.sort(key=lambda c: c.fact.row_index)
+        coded = [c for c in col_cells if _is_coded(c.fact)]
+        totals = [c for c in col_cells if _is_total(v, c.fact)]
+        unclean = [c.fact.row_index for c in col_cells if _is_unclean(v, c.fact)]
         if coded:
-            code_count = Counter(c.fact.code for c in coded)
-            for parent in coded:
-                code = parent.fact.code
-                if code_count[code] > 1:
-                    continue  # the same code twice (split or per unit): ambiguous parent
-                desc = [c for c in coded if c.fact.code != code and c.fact.code.startswith(code)]
-                if not desc:
-                    continue
-                level = min(len(c.fact.code) for c in desc)
-                children = [c for c in desc if len(c.fact.code) == level]
-                f = _sum_finding(v, parent, children, f"下级科目（{_codes(children)}）")
-                if f:
-                    out.append(f)
+            out.extend(_code_tree(v, coded, unclean, elsewhere))
+            if unclean:
+                continue  # rows read badly: the top level may be incomplete
             top = [c for c in coded
                    if not any(o.fact.code != c.fact.code and c.fact.code.startswith(o.fact.code) for o in coded)]
-            for t in _comparable_totals(totals):
+            top_codes = {c.fact.code for c in top}
+            if any(not any(code.startswith(t) for t in top_codes) and len(code) <= min(map(len, top_codes))
+                   for code in elsewhere if code[:1] == next(iter(top_codes))[:1]):
+                continue  # a same-scope table has a top-level row this table lacks
+            for t in _comparable_totals(v, totals):
                 f = _sum_finding(v, t, top, f"各科目（{_codes(top)}）")
                 if f:
                     out.append(f)
             continue
+        if unclean:
+            continue
         # no classification codes: only a single 合计 row over plain rows (no 本年合计/总计 mix)
         generic = [c for c in totals if norm_label(c.fact.label) == "合计"]
-        others = [c for c in totals if c not in generic and not _is_unit_row(c.fact)]
-        if not generic or others or len({c.fact.row_index for c in generic}) != len(generic):
+        others = [c for c in totals if c not in generic and not _is_unit_row(v, c.fact)]
+        if len(generic) != 1 or others:
             continue
         plain = [c for c in col_cells if not c.fact.is_total_row and not _is_sub_row(c.fact)]
         levels = [_ordinal_level(c.fact) for c in plain]
@@ -352,9 +411,9 @@ def _row_totals(v: _TableView) -> list[Finding]:
                 continue  # numbered and unnumbered rows mixed: hierarchy unknown
             top_level = min(levels)
             plain = [c for c, lv in zip(plain, levels) if lv == top_level]
-        if len(plain) < 1:
+        if not plain:
             continue
-        units = [c for c in totals if _is_unit_row(c.fact)]
+        units = [c for c in totals if _is_unit_row(v, c.fact)]
         checked = generic + (units if len({u.fig.value for u in units}) <= 1 else [])
         for t in checked:
             f = _sum_finding(v, t, plain, f"各行（{plain[0].fact.label} 等 {len(plain)} 行）")
@@ -363,16 +422,41 @@ def _row_totals(v: _TableView) -> list[Finding]:
     return out
 
 
-def _is_unit_row(fact: Fact) -> bool:
-    return fact.is_total_row and not _is_generic_total(fact) and not is_total_label(fact.label)
+def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere: set[str]) -> list[Finding]:
+    """类 = Σ款, 款 = Σ项 (direct children only) in one column."""
+    out = []
+    code_count = Counter(c.fact.code for c in coded)
+    rows = sorted(coded, key=lambda c: c.fact.row_index)
+    for i, parent in enumerate(rows):
+        code = parent.fact.code
+        if code_count[code] > 1:
+            continue  # the same code twice (split rows or several units): ambiguous parent
+        desc = [c for c in coded if c.fact.code != code and c.fact.code.startswith(code)]
+        if not desc:
+            continue
+        level = min(len(c.fact.code) for c in desc)
+        children = [c for c in desc if len(c.fact.code) == level]
+        # the rows up to the next row outside this parent must all have been read cleanly
+        end = next((c.fact.row_index for c in rows[i + 1:] if not c.fact.code.startswith(code)), v.last_row + 1)
+        if any(parent.fact.row_index < r < end for r in unclean):
+            continue
+        own = {c.fact.code for c in children}
+        missing = {x for x in elsewhere if len(x) == level and x.startswith(code) and x not in own}
+        if missing:
+            log.debug("%s: %s skipped, %s only in other tables", v.table.title, code, sorted(missing))
+            continue
+        f = _sum_finding(v, parent, children, f"下级科目（{_codes(children)}）")
+        if f:
+            out.append(f)
+    return out
 
 
-def _comparable_totals(totals: list[_Cell]) -> list[_Cell]:
+def _comparable_totals(v: _TableView, totals: list[_Cell]) -> list[_Cell]:
     """Total rows of one column that all stand for the whole column: all of them when they agree,
-    else only the generic 合计/总计 rows when those agree, else none."""
+    else only the 合计/总计 rows when those agree, else none."""
     if len({t.fig.value for t in totals}) <= 1:
         return totals
-    generic = [t for t in totals if _is_generic_total(t.fact)]
+    generic = [t for t in totals if _is_grand_total(v, t.fact)]
     if generic and len({t.fig.value for t in generic}) == 1:
         return generic
     return []
@@ -386,40 +470,39 @@ def _codes(cells: list[_Cell]) -> str:
 def _column_totals(v: _TableView) -> list[Finding]:
     """Across the columns of each row: a 合计 column = Σ sibling groups; a group's 小计 = Σ its parts."""
     out = []
-    rows: dict[tuple[int, str], dict[tuple[str, ...], _Cell]] = defaultdict(dict)
+    rows: dict[tuple[int, str], dict[tuple[str, ...], _Cell | None]] = defaultdict(dict)
     for c in v.cells:
         row = rows[(c.fact.row_index, c.measure)]
-        if c.sem in row:  # two physical columns share a header path (side-by-side halves)
-            row[c.sem] = None  # type: ignore[assignment]
-        else:
-            row[c.sem] = c
+        # two physical columns with one header path (side-by-side halves): ambiguous
+        row[c.sem] = None if c.sem in row else c
     for (row_index, measure), row in sorted(rows.items(), key=lambda kv: kv[0]):
         if any(c is None for c in row.values()):
             continue
         paths = v.paths.get(measure, set())
         for sem, total in row.items():
-            if not sem:
+            if not sem or any(_is_placeholder(p) for p in sem):
                 continue
-            if sem[-1] == "小计":
-                group = sem[:-1]
-            elif _is_main(sem) and sem[-1] not in ("金额",):
+            if sem[-1] == "小计" or (_is_main(sem) and sem[-1] != "金额"):
                 group = sem[:-1]
             else:
                 continue
-            parts, names = _components(group, paths, row, v.sub_cols, exclude=sem)
+            comp = _components(group, paths, row, v.sub_cols, exclude=sem)
+            if comp is None:
+                continue
+            parts, names = comp
             if not parts or len(names) < 2:
                 continue
-            what = "、".join(f"「{n}」" for n in names)
-            f = _sum_finding(v, total, parts, what)
+            f = _sum_finding(v, total, parts, "、".join(f"「{n}」" for n in names))
             if f:
                 out.append(f)
     return out
 
 
 def _components(group: tuple[str, ...], paths: set[tuple[str, ...]], row: dict, sub_cols: set,
-                exclude: tuple[str, ...]) -> tuple[list[_Cell], list[str]]:
+                exclude: tuple[str, ...]) -> tuple[list[_Cell], list[str]] | None:
     """Cells making up ``group`` in one row: each direct child column, a child group by its 小计 or
-    (recursively) its own parts. “其中” columns and other total columns are left out."""
+    (recursively) its own parts. “其中” columns and other total columns are left out. None when a
+    child column has an unreadable header (its meaning is unknown)."""
     children: list[str] = []
     for p in sorted(paths):
         if len(p) > len(group) and p[:len(group)] == group and p != exclude:
@@ -430,47 +513,52 @@ def _components(group: tuple[str, ...], paths: set[tuple[str, ...]], row: dict, 
     names: list[str] = []
     for name in children:
         path = group + (name,)
+        if _is_placeholder(name):
+            return None
         if name == "小计" or path in sub_cols or (_is_main(path) and name != "金额"):
             continue
+        names.append(name)
         if path in paths and not any(len(p) > len(path) and p[:len(path)] == path for p in paths):
-            names.append(name)
             if row.get(path) is not None:
                 cells.append(row[path])
             continue
         sub = path + ("小计",)
-        names.append(name)
         if sub in paths:
             if row.get(sub) is not None:
                 cells.append(row[sub])
             continue
-        inner, _ = _components(path, paths, row, sub_cols, exclude)
-        cells.extend(inner)
+        inner = _components(path, paths, row, sub_cols, exclude)
+        if inner is None:
+            return None
+        cells.extend(inner[0])
     return cells, names
 
 
 # ---------------------------------------------------------------- same item, two places
 
 
-def _row_key(fact: Fact) -> tuple[str, ...] | None:
+def _row_key(v: _TableView, fact: Fact) -> tuple[str, ...] | None:
     if _is_coded(fact):
         return ("code", fact.code)
-    if _is_generic_total(fact):
+    if _is_grand_total(v, fact):
         return ("total",)
-    if fact.label and not is_total_label(fact.label) or fact.is_total_row and fact.label:
-        return ("label", fact.label) if not fact.code else ("unit", fact.code, fact.label)
-    return None
+    if not fact.label or _is_unclean(v, fact):
+        return None
+    if fact.code:
+        return ("unit", fact.code, fact.label)
+    return ("label", fact.label)
 
 
 def _keyed_cells(v: _TableView) -> dict[tuple, _Cell]:
     """(row key, measure, column key) → cell, for keys that occur exactly once in the table."""
     seen: dict[tuple, list[_Cell]] = defaultdict(list)
     for c in v.cells:
-        rk = _row_key(c.fact)
+        rk = _row_key(v, c.fact)
         ck = v.col_keys.get((c.measure,) + c.sem)
         if rk is None or ck is None:
             continue
         seen[(rk, c.measure, ck)].append(c)
-    return {k: cs[0] for k, cs in seen.items() if len(cs) == 1}
+    return {k: cs[0] for k, cs in seen.items() if len(cs) == 1 and not cs[0].suspect}
 
 
 def _check_cross_tables(views: list[_TableView]) -> list[Finding]:
@@ -516,15 +604,15 @@ def _check_cross_tables(views: list[_TableView]) -> list[Finding]:
                     d = _difference(oc.fig, rc.fig)
                     if d is None:
                         continue
-                    item = _item_name(rc.fact, key[2])
+                    item = _item_name(rv, rc.fact, key[2])
                     msg = (f"{item}：{rv.table.title}为 {_show(rc.fig)}，{ov.table.title}为 {_show(oc.fig)}，"
                            f"相差 {_show_diff(*d)}")
                     out.append(Finding("cross_table_mismatch", msg, [_cite(rc.fact), _cite(oc.fact)]))
     return out
 
 
-def _item_name(fact: Fact, col_key: str) -> str:
-    row = _row_name(fact)
+def _item_name(v: _TableView, fact: Fact, col_key: str) -> str:
+    row = _row_name(v, fact)
     if col_key == "<main>":
         return row
     return f"{row}「{col_key}」" if row != "合计行" else f"{col_key}（合计行）"
@@ -557,7 +645,7 @@ def _lead_amount(fact: Fact, para: list[Fact], pos: dict[str, int]) -> Fact | No
     """The total a “其中” list refers to: the amount before 其中 in the sentence, or the last amount of
     the previous sentence when the sentence starts with 其中."""
     q = fact.quote or ""
-    amounts = [f for f in para if f.role == "amount" and f.unit in UNIT_FACTORS]
+    amounts = [f for f in para if f.role == "amount" and _fig(f) is not None]
     k = q.find("其中")
     if k > 0 and pos[fact.fact_id] > k:
         before = [f for f in amounts if f.quote == q and pos[f.fact_id] < k]
@@ -565,7 +653,7 @@ def _lead_amount(fact: Fact, para: list[Fact], pos: dict[str, int]) -> Fact | No
             return before[-1]
     if q.lstrip().startswith("其中"):
         idx = next((i for i, f in enumerate(para) if f.quote == q), None)
-        prev = [f for f in para[:idx] if f.role == "amount" and f.unit in UNIT_FACTORS and f.quote != q] if idx else []
+        prev = [f for f in amounts[:] if idx is not None and f in para[:idx] and f.quote != q]
         if prev:
             return prev[-1]
     return None
@@ -573,7 +661,6 @@ def _lead_amount(fact: Fact, para: list[Fact], pos: dict[str, int]) -> Fact | No
 
 def _check_table_narrative(parsed: ParsedDocument, views: list[_TableView]) -> list[Finding]:
     out = []
-    default = ""
     by_label_row: dict[str, list[tuple[_TableView, _Cell]]] = defaultdict(list)
     by_label_col: dict[str, list[tuple[_TableView, _Cell]]] = defaultdict(list)
     for v in views:
@@ -581,7 +668,7 @@ def _check_table_narrative(parsed: ParsedDocument, views: list[_TableView]) -> l
                              if v.col_keys.get((c.measure,) + c.sem) == "<main>" and not c.measure)
         for key, cell in _keyed_cells(v).items():
             rk, measure, ck = key
-            if measure != default:
+            if measure:
                 continue
             if ck == "<main>" and rk[0] in ("label", "code") and label_rows[cell.fact.label] == 1:
                 by_label_row[cell.fact.label].append((v, cell))
@@ -590,7 +677,7 @@ def _check_table_narrative(parsed: ParsedDocument, views: list[_TableView]) -> l
     for para in _sentences(parsed).values():
         pos = _positions(para)
         for n in para:
-            if n.role != "amount" or n.unit not in UNIT_FACTORS or not n.label or norm_label(n.label) in _GENERIC_TOTALS:
+            if n.role != "amount" or not n.label or norm_label(n.label) in _GENERIC_TOTALS:
                 continue
             nf = _fig(n)
             if nf is None:
@@ -611,8 +698,8 @@ def _check_table_narrative(parsed: ParsedDocument, views: list[_TableView]) -> l
                 d = _difference(nf, c.fig)
                 if d is None:
                     continue
-                where = _row_name(c.fact) if c.sem == () or _col_key(c.sem) == "<main>" else (
-                    f"{_row_name(c.fact)}「{_col_key(c.sem)}」")
+                key = _col_key(c.sem)
+                where = _row_name(v, c.fact) + ("" if key == "<main>" else f"「{key}」")
                 msg = (f"{n.label}：说明文字为 {_show(nf)}，{v.table.title}（{where}）为 {_show(c.fig)}，"
                        f"相差 {_show_diff(*d)}")
                 out.append(Finding("table_narrative_mismatch", msg, [_cite(n), _cite(c.fact)]))
@@ -736,9 +823,12 @@ def _change_finding(p: Fact, para: list[Fact], i: int, pos: dict[str, int]) -> F
     prev = same[-1] if same else None
     if prev is not None and prev.role == "change" and prev.unit in UNIT_FACTORS and _fig(prev) is not None:
         chg = prev
+        # the figure that changed: named like the change, else the sentence's last amount before it
         current = next((f for f in reversed(_amounts(same)) if f.label == chg.label), None)
         if current is None:
             current = next((f for f in reversed(_amounts(para[:i])) if f.label == chg.label), None)
+        if current is None:
+            current = next(iter(reversed(_amounts(same))), None)
         if current is None:
             return None
         cf, gf = _fig(current), _fig(chg)
@@ -747,7 +837,9 @@ def _change_finding(p: Fact, para: list[Fact], i: int, pos: dict[str, int]) -> F
         if base <= 0:
             return None
         computed = _round(signed / base * 100, places)
-        formula = f"{_like(gf.text, abs(signed), gf.places)} ÷ {_like(cf.text, base, cf.places)}（{_show(cf)} {'−' if signed >= 0 else '+'} {_show(gf)}）"
+        unit = cf.unit
+        formula = (f"{_like(gf.text, abs(signed), gf.places)} {unit} ÷ {_like(cf.text, base, cf.places)} {unit}"
+                   f"（{_show(cf)} {'−' if signed >= 0 else '+'} {_show(gf)}）")
         other = current
     else:
         current = next((f for f in reversed(_amounts(same)) if f.label == p.label), None)
@@ -775,7 +867,7 @@ def _change_finding(p: Fact, para: list[Fact], i: int, pos: dict[str, int]) -> F
     if abs(value - computed) <= _SHARE_TOLERANCE:
         return None
     word = lambda x: ("增长" if x >= 0 else "下降") + f" {abs(x)}%"
-    msg = f"{p.label}的增减幅度：文中为{word(value)}，按 {formula} 计算应为{word(computed)}"
+    msg = f"{current.label}的增减幅度：文中为{word(value)}，按 {formula} 计算应为{word(computed)}"
     return Finding("share_mismatch", msg, [_cite(p), _cite(other)])
 
 
@@ -785,7 +877,7 @@ def _change_finding(p: Fact, para: list[Fact], i: int, pos: dict[str, int]) -> F
 def _norm_title(title: str, department: str = "") -> str:
     t = _QUOTES.sub("", squeeze(title))
     t = re.sub(r"\s+", "", t).replace("(", "（").replace(")", "）")
-    t = re.sub(r"（续）$", "", t)
+    t = re.sub(r"（续）$", "", t).lstrip("-•·")
     for _ in range(2):
         t = re.sub(r"^(?:附[表件][:：]?)?(?:\d+(?:-\d+)?|[一二三四五六七八九十]+)[、.．]", "", t)
         t = re.sub(r"^\d{2,4}年度?", "", t)
@@ -811,6 +903,9 @@ def _check_listed(parsed: ParsedDocument) -> list[Finding]:
         if lines is None:
             lines, pages = _source_lines(doc.path)
         line, page = _find_line(key, lines, pages, dept)
+        if line and any(_norm_title(l, dept) == key for l in lines[line:]):
+            log.debug("%s: the table is printed (without figures the parser could read)", title)
+            continue
         msg = f"目录列出的“{title}”在文件中未找到"
         out.append(Finding("missing_table", msg, [(f"目录 · {title}", line, page)]))
     return out

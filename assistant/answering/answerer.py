@@ -51,7 +51,8 @@ def overlap(q: str, name: str) -> float:
         if m.size < 2:
             break
         block = "".join(b[m.b:m.b + m.size])
-        total += m.size * (0.3 if block in GENERIC else 1.0)
+        if not block.isdigit():  # digits match only as classification codes, never as words
+            total += m.size * (0.3 if block in GENERIC else 1.0)
         a[m.a:m.a + m.size] = ["\x00"] * m.size
         b[m.b:m.b + m.size] = ["\x01"] * m.size
     return total
@@ -519,10 +520,18 @@ class DocumentAnswerer:
         part = parts[0]
         whole_q = strip_filler(intent.whole_text) if intent.whole_text else ""
         whole_q = self.lex.canonical(whole_q) if whole_q else ""
-        if not whole_q:
-            whole_q = self.lex.parent(part.label) or next((f.whole for f in part.facts if f.whole), "")
-        wholes = self.items(whole_q, intent, roles=("amount",)) if whole_q else []
-        wholes = [w for w in wholes if w.value != 0 and w.unit == part.unit and w.value >= part.value]
+        # the whole: the one named, else the item's parent (lexicon), else the total its sentence
+        # lists it under (其中), else the 合计 column of its table row
+        candidates = [whole_q] if whole_q else [self.lex.parent(part.label)] + [f.whole for f in part.facts]
+        wholes: list[Item] = []
+        for cand in [c for c in candidates if c]:
+            wholes = [w for w in self.items(cand, intent, roles=("amount",))
+                      if w.value != 0 and w.unit == part.unit and w.value >= part.value
+                      and self._confident(cand, w, intent)]
+            if wholes:
+                break
+        if not wholes and not intent.whole_text:
+            wholes = self._row_total(part)
         context["subject"] = part_q
         if not wholes:
             stated = [f for f in self.facts if f.role == "share" and f.label == part.facts[0].label]
@@ -550,6 +559,23 @@ class DocumentAnswerer:
                f"的 {pct_text}%（{formula}{extra}）。")
         refs = pr + wr + [FactRef(f"{part.label}占{whole.label}比例", pct_text + "%", "%", "计算", self.doc.doc_id)]
         return AnswerPart(intent.text, ans, kind, refs, cites, formula)
+
+    def _row_total(self, part: Item) -> list[Item]:
+        """The whole of a table cell when the lexicon's whole is not in the document: the same row's
+        main (合计) column, e.g. 项目支出 of the 合计 row → 合计 of that row."""
+        for f in part.facts:
+            if f.source != "table" or self._is_main(f):
+                continue
+            main = self.main_col.get(f.table_id)
+            row = [g for g in self.facts if g.table_id == f.table_id and g.row_index == f.row_index
+                   and g.col_index == main and g.value]
+            if row:
+                it = self._item(row[0], part.score)
+                it.label = f"{self._display_label(f)}所在行的{row[0].col_path[-1] if row[0].col_path else '合计'}"
+                if f.is_total_row:
+                    it.label = f"{f.table_title}合计"
+                return [it]
+        return []
 
     # completion of the budget (决算 ÷ 预算) ----------------------------------
     def _op_completion(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:

@@ -105,6 +105,8 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
             continue  # a year or duration is part of the text, not a figure
         # text between the previous figure (or clause start) and this number
         before = sent[prev_end:m.start()]
+        if "其中" in before and last_amount_label and not lead:
+            lead_total = last_amount_label  # "…6330.81万元，比上年增加…，其中：…" lists parts of the last amount
         cut = max(before.rfind(ch) for ch in _CLAUSE_SPLIT)
         clause = before[cut + 1:] if cut >= 0 else before
         # "、" separates list items only right after a previous figure
@@ -148,7 +150,8 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
         else:
             subject = _stem(label) or subject
         role = "amount" if unit in AMOUNT_UNITS else "count"
-        figs.append(NarrativeFigure(norm_label(label), value, num, unit, role, sent))
+        part_of = lead_total if lead_total and lead_total != label else ""
+        figs.append(NarrativeFigure(norm_label(label), value, num, unit, role, sent, whole=norm_label(part_of)))
         last_amount_label = label
         if not lead_total and re.search(r"其中", sent[m.end():m.end() + 6]):
             lead_total = label
