@@ -377,21 +377,22 @@ def _row_totals(v: _TableView, peers: list[_TableView]) -> list[Finding]:
     for c in v.cells:
         by_col[(c.fact.col_index, c.sem, c.measure)].append(c)
     elsewhere = _peer_codes(peers)
+    own_codes = {c.fact.code for c in v.cells if _is_coded(c.fact)}
+    # classification rows a same-scope table has and this one lacks entirely (no row of the code,
+    # its ancestors or its descendants): this table was probably not read completely
+    lacking = {x for x in elsewhere
+               if not any(x.startswith(t) or t.startswith(x) for t in own_codes)}
     for col_cells in by_col.values():
         col_cells.sort(key=lambda c: c.fact.row_index)
         coded = [c for c in col_cells if _is_coded(c.fact)]
         totals = [c for c in col_cells if _is_total(v, c.fact)]
         unclean = [c.fact.row_index for c in col_cells if _is_unclean(v, c.fact)]
         if coded:
-            out.extend(_code_tree(v, coded, unclean, elsewhere))
-            if unclean:
-                continue  # rows read badly: the top level may be incomplete
+            out.extend(_code_tree(v, coded, unclean, elsewhere, own_codes))
+            if unclean or lacking:
+                continue  # rows read badly or missing: the top level may be incomplete
             top = [c for c in coded
                    if not any(o.fact.code != c.fact.code and c.fact.code.startswith(o.fact.code) for o in coded)]
-            top_codes = {c.fact.code for c in top}
-            if any(not any(code.startswith(t) for t in top_codes) and len(code) <= min(map(len, top_codes))
-                   for code in elsewhere if code[:1] == next(iter(top_codes))[:1]):
-                continue  # a same-scope table has a top-level row this table lacks
             for t in _comparable_totals(v, totals):
                 f = _sum_finding(v, t, top, f"各科目（{_codes(top)}）")
                 if f:
@@ -422,8 +423,9 @@ def _row_totals(v: _TableView, peers: list[_TableView]) -> list[Finding]:
     return out
 
 
-def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere: set[str]) -> list[Finding]:
-    """类 = Σ款, 款 = Σ项 (direct children only) in one column."""
+def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere: set[str],
+               own_codes: set[str]) -> list[Finding]:
+    """类 = Σ款, 款 = Σ项 (direct children only) in one column; an empty cell counts as zero."""
     out = []
     code_count = Counter(c.fact.code for c in coded)
     rows = sorted(coded, key=lambda c: c.fact.row_index)
@@ -431,17 +433,18 @@ def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere:
         code = parent.fact.code
         if code_count[code] > 1:
             continue  # the same code twice (split rows or several units): ambiguous parent
-        desc = [c for c in coded if c.fact.code != code and c.fact.code.startswith(code)]
-        if not desc:
+        desc_codes = [x for x in own_codes if x != code and x.startswith(code)]
+        if not desc_codes:
             continue
-        level = min(len(c.fact.code) for c in desc)
-        children = [c for c in desc if len(c.fact.code) == level]
+        level = min(len(x) for x in desc_codes)
+        children = [c for c in coded if len(c.fact.code) == level and c.fact.code.startswith(code)]
+        if not children:
+            continue
         # the rows up to the next row outside this parent must all have been read cleanly
         end = next((c.fact.row_index for c in rows[i + 1:] if not c.fact.code.startswith(code)), v.last_row + 1)
         if any(parent.fact.row_index < r < end for r in unclean):
             continue
-        own = {c.fact.code for c in children}
-        missing = {x for x in elsewhere if len(x) == level and x.startswith(code) and x not in own}
+        missing = {x for x in elsewhere if len(x) == level and x.startswith(code) and x not in own_codes}
         if missing:
             log.debug("%s: %s skipped, %s only in other tables", v.table.title, code, sorted(missing))
             continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..model import Document, Fact, Passage, Table
-from .narrative import extract_figures
+from .narrative import FIGURE_RE, extract_figures
 from .reader import SourceText, read_source
 from .spaced import SpacedRow, SpacedTable, is_data_line, split_segments, table_facts
 from .tables import RawRow, RawTable, parse_table
@@ -82,8 +82,7 @@ def _heading(line: str) -> tuple[int, str] | None:
             rest = body[m.end():]
             if t.endswith("。") and len(rest) > 12 and not re.search(_HEADING_WORDS + "$", rest):
                 return None
-            if rest and len(rest) <= 28 and not re.search(r"[，,；;：:。]", rest) and not re.search(
-                    r"\d+\.\d+\s*(万元|元|%)", rest):
+            if rest and len(rest) <= 28 and not re.search(r"[，,；;：:。]", rest) and not FIGURE_RE.search(rest):
                 return lvl, t
             return None
     return None
@@ -105,6 +104,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
         page_of.append(pages[i] if pages else cur_page)
 
     lines, page_of, line_no = _split_flattened(lines, page_of)
+    flattened = [sum(1 for x in line_no if x == ln) > 1 for ln in line_no]
     title = _detect_title(lines, src.path.stem)
     year_m = re.search(r"(20\d{2})\s*年", title) or re.search(r"(20\d{2})\s*年", "\n".join(lines[:80]))
     year = int(year_m.group(1)) if year_m else None
@@ -237,6 +237,14 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                 pending_part = False
             continue
         pending_part = False
+        if flattened[i] and not para:
+            # a web page's numbered part carries its title and body on one piece: "七、“三公”经费…情况2016年…"
+            for lvl, pat in ((2, ORD_L2), (1, ORD_L1)):
+                if pat.match(t):
+                    head = re.split(r"\d|[，。：:；]", t[pat.match(t).end():])[0][:30]
+                    if head:
+                        path = [p for p in path if p[0] < lvl] + [(lvl, t[:pat.match(t).end()] + head)]
+                    break
         if not para:
             para_idx = i
         para.append(t)

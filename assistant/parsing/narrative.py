@@ -79,6 +79,9 @@ def _clean_label(raw: str, department: str) -> str:
     t = re.sub(r"\d{4}\s*年(?:度)?(?:期末|年末|年初)?", "", t)
     t = re.sub(r"^(?:[其另]中|包括|我(?:单位|部门)|本(?:单位|部门)|全年|共计|合计)", "", t.strip())
     t = strip_ordinal(t)
+    # a heading glued before the sentence (web pages): "…支出决算情况三公经费…支出" → "三公经费…支出"
+    parts = re.split(r"(?<=情况|说明|概况)(?=[^，。]{4,}$)", t)
+    t = parts[-1]
     t = re.sub(r"(?:为|是|达到?|约)\s*$", "", t.strip())
     t = re.sub(r"^[、，,：:\s]+|[、，,：:\s]+$", "", t)
     return t.strip()

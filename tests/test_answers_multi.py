@@ -1,0 +1,88 @@
+"""Several disclosures in one index (the seed + ../shared/corpus-extra): questions are scoped by the
+department or year they name, answered per document otherwise, and graded by the shared gold sets."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import SEED, SHARED
+from .test_cli import run
+
+EXTRA = SHARED / "corpus-extra"
+pytestmark = pytest.mark.skipif(not EXTRA.exists(), reason="../shared/corpus-extra is not beside this checkout")
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory, data_dir):
+    from assistant.config import Settings
+    from assistant.engine import Assistant
+    from assistant.ingest import ingest
+
+    s = Settings.from_env().with_(index_dir=tmp_path_factory.mktemp("multi-index"), data_dir=data_dir)
+    ingest([SEED, EXTRA], s)
+    return s, Assistant.open(s, build_if_missing=False)
+
+
+def test_question_naming_a_department_by_short_form(multi):
+    _, a = multi
+    ans = a.ask("普陀区生态环境局2025年三公经费决算数是多少")
+    assert len(ans.parts) == 1
+    assert ans.answer.startswith("三公经费财政拨款支出决算 16.95 万元")
+    assert {c.doc_id for c in ans.citations} == {"03_shanghai_putuo_ecology_env_bureau_2025_final_accounts"}
+
+
+def test_unscoped_question_answers_per_document(multi):
+    _, a = multi
+    ans = a.ask("项目支出是多少")
+    lines = ans.answer.splitlines()
+    assert len(lines) == 5
+    assert lines[0].startswith("【中共济源产城融合示范区工作委员会办公室 2023年预算】项目支出 187.00 万元")
+    assert lines[1].startswith("【上海市普陀区人民政府石泉路街道办事处（本级） 2026年预算】项目支出 49,388,144 元")
+    assert len({c.doc_id for c in ans.citations}) == 5
+
+
+def test_unit_conversion_shows_formula(multi):
+    _, a = multi
+    ans = a.ask("石泉路街道差旅费是多少万元")
+    assert ans.kind == "computed"
+    assert ans.formula == "50,000 元 = 5.00 万元"
+    assert ans.citations[0].locator.startswith("2026年预算单位一般公共预算基本支出部门预算经济分类预算表 · 30211 差旅费")
+
+
+def test_completion_rate_stated_and_computed(multi):
+    _, a = multi
+    stated = a.ask("普陀区生态环境局三公经费完成预算的比例")
+    assert stated.answer == "三公经费财政拨款完成预算比例 80.71%[1]。"
+    parts = a.ask("普陀区生态环境局2025年三公经费年初预算和决算分别是多少")
+    assert [p.answer.split("[")[0] for p in parts.parts] == ["三公经费财政拨款支出年初预算 21.00 万元",
+                                                             "三公经费财政拨款支出决算 16.95 万元"]
+
+
+def test_sum_of_parts_when_the_whole_is_not_stated(multi):
+    _, a = multi
+    ans = a.ask("平潭经济发展局2018年三公经费一共多少")
+    assert ans.kind == "computed"
+    assert ans.formula == "三公经费 = 10 + 7.6 + 10 = 27.6 万元"
+
+
+def test_budget_question_is_not_answered_from_final_accounts(multi):
+    _, a = multi
+    ans = a.ask("2024年的三公经费预算是多少？")
+    assert ans.kind == "not_found"
+
+
+@pytest.mark.parametrize("gold, expected", [("extra_gold", "19 passed, 0 failed"),
+                                            ("seed_gold", "40 passed, 0 failed")])
+def test_gold_sets_on_the_multi_document_index(multi, tmp_path, gold, expected):
+    settings, _ = multi
+    checker = SHARED / "eval" / "check_answers.py"
+    gold_path = SHARED / "eval" / f"{gold}.jsonl"
+    q = subprocess.run([sys.executable, str(checker), "questions", str(gold_path)], capture_output=True,
+                       text=True, check=True).stdout
+    r = run(["ask", "--json", "--index", str(settings.index_dir)], stdin=q)
+    ans = tmp_path / "a.jsonl"
+    ans.write_text(r.stdout, encoding="utf-8")
+    g = subprocess.run([sys.executable, str(checker), str(gold_path), str(ans)], capture_output=True, text=True)
+    assert g.stdout.strip().splitlines()[-1] == expected, g.stdout
