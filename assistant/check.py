@@ -1,7 +1,7 @@
 """Consistency report for one parsed disclosure (``budget-qa check``).
 
-Four kinds of internal inconsistency are looked for, with general rules only (nothing here is keyed
-to a document, table or figure):
+Kinds of internal inconsistency looked for, with general rules only (nothing here is keyed to a
+document, table or figure):
 
 - ``total_mismatch``: a total that is not the sum of its parts, inside one table —
   down the rows (a 合计 row against the top-level rows; a 功能分类/经济分类 parent row against its
@@ -14,13 +14,22 @@ to a document, table or figure):
   column) or a column header (grand-total row) and whose value differs. When the sentence lists the
   amount as part of a lead total (“…合计 X 万元，其中：…”), only tables whose grand total equals X are
   compared; otherwise a difference is reported only when no table agrees with the sentence.
-- ``share_mismatch``: a stated share (“占 90.61%”) against part ÷ whole computed from the amounts of
-  the same sentence/paragraph, rounded to the printed decimals; reported above 0.01 points.
-- ``missing_table``: a table the contents (目录) list that was not found in the document.
+- ``share_mismatch``: a stated percentage against the amounts it is computed from — a share
+  (“占 90.61%”: part ÷ whole of the same sentence/paragraph) or a rate of change (“减少 2.80 万元，
+  下降 1.82%”, or “执行数为 A 万元，预算安排 B 万元，比…执行数增加 x%”) — rounded to the printed
+  decimals; reported when more than 0.01 percentage points apart.
+- ``missing_table``: a table the contents (目录) list that the document does not contain (a table
+  printed without figures, e.g. “本表无数据”, is present; a contents entry naming the whole set of
+  tables, e.g. “单位预算表”, is not a table).
 
 Amounts are compared as printed (exact decimals). Two figures differ when they are further apart than
 half a unit of the last decimal printed by the coarser of the two (0.005 for two decimals); 元 and 万元
 (and 亿元) are converted, other units are never compared with each other.
+
+Being a report of disagreements between printed figures, the checks skip what was not read cleanly:
+cells printed unlike the rest of their table (“01”, a whole number among decimals), columns whose
+header could not be read (“第3列”), unlabeled rows inside a table, and classification rows that a
+same-scope table has but this one lacks.
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
+from typing import Optional
 
 from .answering.compute import UNIT_FACTORS, fmt
 from .model import Fact, Table
@@ -44,7 +54,7 @@ KINDS = ("total_mismatch", "cross_table_mismatch", "table_narrative_mismatch", "
          "missing_table")
 
 #: (locator, line, page) of one side of a finding.
-CitationRef = tuple[str, int, "int | None"]
+CitationRef = tuple[str, int, Optional[int]]
 
 _GENERIC_TOTALS = {"", "合计", "总计", "共计"}
 _MAIN_LEAVES = {"合计", "总计", "金额", "共计"}
