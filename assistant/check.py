@@ -375,8 +375,9 @@ def _sum_finding(v: _TableView, total: _Cell, parts: list[_Cell], what: str) -> 
     return Finding("total_mismatch", msg, [_cite(total.fact), _cite(parts[0].fact)])
 
 
-def _peer_codes(peers: list[_TableView]) -> set[str]:
-    return {c.fact.code for o in peers for c in o.cells if _is_coded(c.fact)}
+def _codes_of(views: list[_TableView]) -> set[tuple[str, str]]:
+    """(code kind, code) of the classification rows of some tables."""
+    return {(c.fact.code_kind, c.fact.code) for o in views for c in o.cells if _is_coded(c.fact)}
 
 
 def _row_totals(v: _TableView, peers: list[_TableView]) -> list[Finding]:
@@ -386,19 +387,20 @@ def _row_totals(v: _TableView, peers: list[_TableView]) -> list[Finding]:
     by_col: dict[tuple, list[_Cell]] = defaultdict(list)
     for c in v.cells:
         by_col[(c.fact.col_index, c.sem, c.measure)].append(c)
-    elsewhere = _peer_codes(peers)
-    own_codes = {c.fact.code for c in v.cells if _is_coded(c.fact)}
+    own = _codes_of([v])
+    own_kinds = {k for k, _ in own}
+    elsewhere = {(k, x) for k, x in _codes_of(peers) if k in own_kinds}
     # classification rows a same-scope table has and this one lacks entirely (no row of the code,
     # its ancestors or its descendants): this table was probably not read completely
-    lacking = {x for x in elsewhere
-               if not any(x.startswith(t) or t.startswith(x) for t in own_codes)}
+    lacking = {(k, x) for k, x in elsewhere
+               if not any(k == ok and (x.startswith(t) or t.startswith(x)) for ok, t in own)}
+    unclean = sorted({c.fact.row_index for c in v.cells if _is_unclean(v, c.fact)})
     for col_cells in by_col.values():
         col_cells.sort(key=lambda c: c.fact.row_index)
         coded = [c for c in col_cells if _is_coded(c.fact)]
         totals = [c for c in col_cells if _is_total(v, c.fact)]
-        unclean = [c.fact.row_index for c in col_cells if _is_unclean(v, c.fact)]
         if coded:
-            out.extend(_code_tree(v, coded, unclean, elsewhere, own_codes))
+            out.extend(_code_tree(v, coded, unclean, elsewhere, own))
             if unclean or lacking:
                 continue  # rows read badly or missing: the top level may be incomplete
             top = [c for c in coded
@@ -433,14 +435,15 @@ def _row_totals(v: _TableView, peers: list[_TableView]) -> list[Finding]:
     return out
 
 
-def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere: set[str],
-               own_codes: set[str]) -> list[Finding]:
+def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere: set[tuple[str, str]],
+               own: set[tuple[str, str]]) -> list[Finding]:
     """类 = Σ款, 款 = Σ项 (direct children only) in one column; an empty cell counts as zero."""
     out = []
     code_count = Counter(c.fact.code for c in coded)
     rows = sorted(coded, key=lambda c: c.fact.row_index)
     for i, parent in enumerate(rows):
-        code = parent.fact.code
+        code, kind = parent.fact.code, parent.fact.code_kind
+        own_codes = {x for k, x in own if k == kind}
         if code_count[code] > 1:
             continue  # the same code twice (split rows or several units): ambiguous parent
         desc_codes = [x for x in own_codes if x != code and x.startswith(code)]
@@ -454,7 +457,8 @@ def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere:
         end = next((c.fact.row_index for c in rows[i + 1:] if not c.fact.code.startswith(code)), v.last_row + 1)
         if any(parent.fact.row_index < r < end for r in unclean):
             continue
-        missing = {x for x in elsewhere if len(x) == level and x.startswith(code) and x not in own_codes}
+        missing = {x for k, x in elsewhere
+                   if k == kind and len(x) == level and x.startswith(code) and x not in own_codes}
         if missing:
             log.debug("%s: %s skipped, %s only in other tables", v.table.title, code, sorted(missing))
             continue

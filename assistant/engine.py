@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 _BUDGET_WORDS = re.compile(
     r"预算|决算|经费|支出|收入|费|资金|拨款|采购|项目|绩效|科目|三公|万元|元|部门|单位|资产|车|人员|工资|"
-    r"指标|公积金|保险|财政|收支|合计|总计|budget|expend|spend|revenue|cost", re.I)
+    r"指标|公积金|保险|财政|收支|合计|总计|结转|结余|budget|expend|spend|revenue|cost", re.I)
 
 OUT_OF_SCOPE = ("这个问题与已载入的预算公开文件无关。可以问例如：“项目支出占比多少？”、“三公经费是多少？”、"
                 "“什么是机关运行经费？”、“哪个项目的预算最多？”")

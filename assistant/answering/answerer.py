@@ -28,7 +28,7 @@ GENERIC = {"支出", "经费", "预算", "项目", "费用", "收入", "合计",
            "单位", "部门", "本年", "年度", "财政", "拨款", "其他", "安排", "支出预算", "预算支出",
            "指标", "数量", "工作", "管理"}
 _FILLER = re.compile(
-    r"请问|是多少钱|是多少|多少钱|有多少|多少|是什么|有几个|几个|几|一共|总共|共计|加起来|花了|交了|用了|安排了|"
+    r"请问|是多少钱|是多少|多少钱|多少|是什么|几个|几|一共|总共|共计|加起来|花了|交了|用了|安排了|"
     r"了|吗|呢|[？?，,。！!]|那么|^那|^其中|今年|本年|去年|上年|\d{4}\s*年度?|年度|的|为|"
     r"(?:和|与|比|较|同)\s*(?:\d{4}\s*年|上年|去年)(?:相比)?|相比|变化|增减|减少|增加|下降|增长|"
     r"占比|比例|比重|百分比|是否|是")
@@ -59,13 +59,25 @@ def overlap(q: str, name: str) -> float:
 
 
 def name_score(q: str, name: str) -> float:
-    """Overlap weighted by the share of the name covered (0 when nothing specific matches)."""
-    name = _match_form(name)
-    L = overlap(q, name)
-    cov = min(1.0, L / max(1, len(name)))
-    if L < 1.5 or (L < 4 and cov < 0.5):
-        return 0.0
-    return L * (0.5 + 0.5 * cov)
+    """Overlap weighted by the share of the name covered (0 when nothing specific matches).
+
+    A parenthesised part of a name is optional (维修（护）费 matches 维修费). A two-character
+    overlap counts only when it is most of the question's item (事业收入 ≠ 事业运行).
+    """
+    best = 0.0
+    for form in _forms(name):
+        L = overlap(q, form)
+        cov = min(1.0, L / max(1, len(form)))
+        if L < 1.5 or (L < 4 and cov < 0.5) or (L < 3 and L / max(1, len(q)) < 0.75):
+            continue
+        best = max(best, L * (0.5 + 0.5 * cov))
+    return best
+
+
+def _forms(name: str) -> set[str]:
+    """The name as matched, and without its parenthesised parts (维修（护）费 → 维修费)."""
+    full = _match_form(name)
+    return {full, re.sub(r"（[^）]*）", "", full)} - {""}
 
 
 def _match_form(s: str) -> str:
@@ -312,6 +324,8 @@ class DocumentAnswerer:
         part = handler(intent, q, reg, context)
         if part is None and op in ("completion", "share", "change", "sum", "code", "diff"):
             part = self._op_figure(intent, q, reg, context)  # e.g. 预算执行率 as an indicator value
+            if part is not None and op == "change" and part.kind != "not_found":
+                part.answer = f"文件没有给出该项与上年相比的变化数；本年数：{part.answer}"
         return part
 
     def has_table(self, name: str) -> bool:
@@ -399,6 +413,10 @@ class DocumentAnswerer:
         if not items or not self._confident(q, items[0], intent):
             return self._sum_of_parts(intent, q, reg, context)
         best = items[0]
+        missing = self._unaddressed_terms(q, best)
+        if missing:
+            return AnswerPart(intent.text, f"未找到：文件中“{missing[0]}”没有对应的数字（该项在表中为空或未列示）。",
+                              "not_found")
         if best.unit and best.unit not in compute.UNIT_FACTORS and best.unit != "%":
             self._corroborate_count(best)
         context["subject"] = q
@@ -422,6 +440,27 @@ class DocumentAnswerer:
             refs.append(FactRef(best.label, ctext, intent.unit_wanted, "计算", self.doc.doc_id))
             kind = "computed"
         return AnswerPart(intent.text, "；".join(parts_text) + "。", kind, refs, cites, formula)
+
+    def vocabulary(self) -> set[str]:
+        """Specific names of this document: row labels, column headers (also of empty columns)."""
+        if not hasattr(self, "_vocab"):
+            names = {f.label for f in self.facts if f.source == "table"}
+            names |= {c for f in self.facts for c in f.col_path}
+            names |= {c for t in self.tables.values() for path in t.columns for c in path}
+            self._vocab = {_match_form(n) for n in names if len(_match_form(n)) >= 3
+                           and _match_form(n) not in GENERIC
+                           and not re.search(r"合计|小计|总计|第\d+列|^(?:年初|调整)?(?:预算|决算)数$|金额|指标值", n)}
+        return self._vocab
+
+    def _unaddressed_terms(self, q: str, it: Item) -> list[str]:
+        """Names of this document that the question contains but the chosen figure does not cover
+        (e.g. the empty column 特定目标类 when the figure found is the 项目支出 total)."""
+        form = _match_form(q)
+        found = [v for v in self.vocabulary() if v in form]
+        found = [v for v in found if not any(v != w and v in w for w in found)]
+        covered = " ".join(_match_form(x) for f in it.facts for x in (f.label, f.table_title, *f.col_path, *f.row_path))
+        return [v for v in found if v not in covered and not any(
+            _match_form(f.label) and _match_form(f.label) in v for f in it.facts)]
 
     def _corroborate_count(self, best: Item) -> None:
         """Cite the other sentences stating the same count of the same kind of thing (9 辆 …)."""
@@ -504,9 +543,9 @@ class DocumentAnswerer:
     def _confident(self, q: str, it: Item, intent: Intent) -> bool:
         if any(f.code and f.code in intent.codes for f in it.facts):
             return True
-        names = [it.label] + [f.label for f in it.facts]
-        best_cov = max((overlap(q, _match_form(n)) / max(1, len(_match_form(n))) for n in names if n), default=0)
-        best_len = max((overlap(q, _match_form(n)) for n in names if n), default=0)
+        forms = [x for n in [it.label] + [f.label for f in it.facts] if n for x in _forms(n)]
+        best_cov = max((overlap(q, x) / max(1, len(x)) for x in forms), default=0)
+        best_len = max((overlap(q, x) for x in forms), default=0)
         return best_len >= 4 or (best_len >= 2 and best_cov >= 0.5)
 
     # shares ----------------------------------------------------------------

@@ -94,7 +94,7 @@ def parse_intent(text: str) -> Intent:
     it.years = [int(y) for y in re.findall(r"(20\d{2}|19\d{2})\s*年", t)]
     if re.search(r"今年|本年|当年|本年度", t):
         it.year_offset = 0
-    if re.search(r"去年|上年|上一年|前一年|上年度", t) and not re.search(r"比上年|较上年|与上年|同上年|和上年", t):
+    if re.search(r"去年|上年(?!结转|结余|度结转)|上一年|前一年", t) and not re.search(r"比上年|较上年|与上年|同上年|和上年", t):
         it.year_offset = -1
     m = re.search(r"多少\s*(亿元|万元|元)|(?:换算|折合|合|是|为)(?:多少)?\s*(亿元|万元|元)|以\s*(亿元|万元|元)", t)
     if m:
