@@ -57,6 +57,7 @@ KINDS = ("total_mismatch", "cross_table_mismatch", "table_narrative_mismatch", "
 CitationRef = tuple[str, int, Optional[int]]
 
 _GENERIC_TOTALS = {"", "合计", "总计", "共计"}
+_TOTAL_WORDS = {"合计", "总计", "共计", "小计"}
 _MAIN_LEAVES = {"合计", "总计", "金额", "共计"}
 _MEASURES = {"预算数", "决算数", "执行数", "年初预算数", "调整预算数", "全年预算数"}
 _SHARE_TOLERANCE = Decimal("0.01")
@@ -214,7 +215,9 @@ def _col_key(sem: tuple[str, ...]) -> str | None:
 
 
 def _is_coded(fact: Fact) -> bool:
-    return fact.code_kind in ("functional", "economic") and fact.code.isdigit()
+    """A 功能分类/经济分类 row (a 合计 row with a code carried down from the row above is not)."""
+    return (fact.code_kind in ("functional", "economic") and fact.code.isdigit()
+            and norm_label(fact.label) not in _TOTAL_WORDS)
 
 
 def _is_anonymous(fact: Fact) -> bool:
@@ -225,6 +228,8 @@ def _is_anonymous(fact: Fact) -> bool:
 def _is_total(v: _TableView, fact: Fact) -> bool:
     """A total row: flagged by the parser, not a classification row, and — when it has no label —
     the first or last row of its table (an unlabeled row in the middle was read badly)."""
+    if norm_label(fact.label) in _TOTAL_WORDS:
+        return True
     if not fact.is_total_row or _is_coded(fact):
         return False
     if _is_anonymous(fact):
@@ -368,7 +373,9 @@ def _sum_finding(v: _TableView, total: _Cell, parts: list[_Cell], what: str) -> 
         return None
     unit = total.fig.unit
     where = _row_name(v, total.fact)
-    if not (where == "合计行" and total.sem in ((), ("合计",)) and not total.measure):
+    if total.sem in ((), ("合计",)) and (where == "合计行" or not total.sem) and not total.measure:
+        pass  # the table's only or main figure column needs no name
+    else:
         where += f"「{_col_name(total.sem, total.measure)}」"
     msg = (f"{v.table.title}：{where}为 {_show(total.fig)}，{what}之和为 {_like(total.fig.text, s, places)} "
            f"{unit}，相差 {_show_diff(diff, unit, places)}")
@@ -405,6 +412,8 @@ def _row_totals(v: _TableView, peers: list[_TableView]) -> list[Finding]:
                 continue  # rows read badly or missing: the top level may be incomplete
             top = [c for c in coded
                    if not any(o.fact.code != c.fact.code and c.fact.code.startswith(o.fact.code) for o in coded)]
+            if _repeated(top) and not any(_is_unit_row(v, c.fact) for c in v.cells):
+                continue  # a top-level row twice with no unit rows between: a row read twice
             for t in _comparable_totals(v, totals):
                 f = _sum_finding(v, t, top, f"各科目（{_codes(top)}）")
                 if f:
@@ -451,7 +460,7 @@ def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere:
             continue
         level = min(len(x) for x in desc_codes)
         children = [c for c in coded if len(c.fact.code) == level and c.fact.code.startswith(code)]
-        if not children:
+        if not children or _repeated(children):
             continue
         # the rows up to the next row outside this parent must all have been read cleanly
         end = next((c.fact.row_index for c in rows[i + 1:] if not c.fact.code.startswith(code)), v.last_row + 1)
@@ -466,6 +475,13 @@ def _code_tree(v: _TableView, coded: list[_Cell], unclean: list[int], elsewhere:
         if f:
             out.append(f)
     return out
+
+
+def _repeated(cells: list[_Cell]) -> bool:
+    """The same classification row twice, with the same name and qualifiers (a row split by a
+    second classification, as 30101 under 50101 and 50501, differs in its qualifiers)."""
+    keys = Counter((c.fact.code, c.fact.label, c.fact.row_path) for c in cells)
+    return any(n > 1 for n in keys.values())
 
 
 def _comparable_totals(v: _TableView, totals: list[_Cell]) -> list[_Cell]:
