@@ -248,7 +248,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
         if not para:
             para_idx = i
         para.append(t)
-        if t[-1] in _TERMINAL or _is_list_item(t):
+        if t[-1] in _TERMINAL:
             flush()
     flush()
 
@@ -397,10 +397,6 @@ def _seen_part_twice(lines: list[str], i: int) -> bool:
         return False
     key = "第" + head.group(1) + "部分"
     return any(squeeze(l).startswith(key) for l in lines[:i])
-
-
-def _is_list_item(t: str) -> bool:
-    return False
 
 
 def _append_table(tables: list[RawTable], rt: RawTable) -> None:
