@@ -414,7 +414,8 @@ def _row_totals(v: _TableView, peers: list[_TableView]) -> list[Finding]:
                    if not any(o.fact.code != c.fact.code and c.fact.code.startswith(o.fact.code) for o in coded)]
             if _repeated(top) and not any(_is_unit_row(v, c.fact) for c in v.cells):
                 continue  # a top-level row twice with no unit rows between: a row read twice
-            for t in _comparable_totals(v, totals):
+            whole = [t for t in totals if norm_label(t.fact.label) != "小计"]  # a 小计 covers a section
+            for t in _comparable_totals(v, whole):
                 f = _sum_finding(v, t, top, f"各科目（{_codes(top)}）")
                 if f:
                     out.append(f)

@@ -12,7 +12,7 @@ from .config import Settings
 from .errors import IndexMissingError, QuestionError
 from .index import current_generation
 from .model import Answer, AnswerPart, Document
-from .understanding.intent import Intent, parse_intent, split_questions
+from .understanding.intent import parse_intent, split_questions
 from .understanding.lexicon import load_lexicon
 from .understanding.normalize import normalize_question
 

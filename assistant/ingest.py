@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from .config import Settings
 from .errors import IngestError
-from .index import current_generation, discard, new_generation, publish
+from .index import discard, new_generation, publish
 from .parsing.document import ParsedDocument, doc_id_for, parse_file
 from .parsing.reader import SUPPORTED_SUFFIXES
 

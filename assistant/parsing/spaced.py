@@ -244,7 +244,6 @@ def table_facts(table: SpacedTable, department: str = "") -> tuple[list[CellFact
             side = _side_of(seg, si, len(row.segments), n_sides)
             names = side_cols[side] if side < len(side_cols) else []
             free = tuple(n for n in names if n not in got)
-            used = set(got.values())
             for a in rest:
                 unaligned.append(Unaligned(row.line, a, seg.label or seg.code, free))
     for (ri, si), cells in resolved.items():
