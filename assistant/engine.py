@@ -121,7 +121,7 @@ class Assistant:
         reg = TurnCitations()
         parts: list[AnswerPart] = []
         for sub in split_questions(text):
-            parts.append(self._answer_sub(sub, answerers, ctx, reg))
+            parts.extend(self._answer_sub(sub, answerers, ctx, reg))
         return Answer.combine(raw, parts)
 
     # ------------------------------------------------------------------ internals
@@ -158,7 +158,9 @@ class Assistant:
         ctx["docs"] = [a.doc.doc_id for a in chosen]
         return chosen, text
 
-    def _answer_sub(self, sub: str, answerers: list[DocumentAnswerer], ctx: dict, reg: TurnCitations) -> AnswerPart:
+    def _answer_sub(self, sub: str, answerers: list[DocumentAnswerer], ctx: dict, reg: TurnCitations
+                    ) -> list[AnswerPart]:
+        """Parts answering one sub-question: one, or one per document when several answer."""
         vocab = sorted({l for a in answerers for l in a.labels()})
         expanded = self.lexicon.expand(sub, vocab)
         intent = parse_intent(expanded)
@@ -183,21 +185,18 @@ class Assistant:
         found = [(a, p) for a, p in results if p.kind != "not_found"]
         if not found:
             if results:
-                return results[0][1]
+                return [results[0][1]]
             if intent.op in ("max", "min", "rank", "list"):
-                return AnswerPart(sub, "未找到可比较的一组数字：请说明范围，例如“项目支出中哪个项目最多？”。", "not_found")
+                return [AnswerPart(sub, "未找到可比较的一组数字：请说明范围，例如“项目支出中哪个项目最多？”。", "not_found")]
             if not mentions and not _BUDGET_WORDS.search(sub):
-                return AnswerPart(sub, OUT_OF_SCOPE, "out_of_scope")
-            return AnswerPart(sub, "未找到：已载入的文档中没有与这个问题对应的数字或说明。", "not_found")
+                return [AnswerPart(sub, OUT_OF_SCOPE, "out_of_scope")]
+            return [AnswerPart(sub, "未找到：已载入的文档中没有与这个问题对应的数字或说明。", "not_found")]
         if len(found) == 1:
-            return found[0][1]
+            return [found[0][1]]
         # several documents answer: one part each, labelled with its document
-        first = found[0][1]
-        text = "\n".join(f"【{a.doc.department} {a.doc.year or ''}年{a.doc.kind}】{p.answer}" for a, p in found)
-        facts = [f for _, p in found for f in p.facts]
-        cites = [c for _, p in found for c in p.citations]
-        combined = AnswerPart(sub, text, first.kind, facts, cites, "；".join(p.formula for _, p in found if p.formula))
-        return combined
+        for a, p in found:
+            p.answer = f"【{a.doc.department} {a.doc.year or ''}年{a.doc.kind}】{p.answer}"
+        return [p for _, p in found]
 
 
 def _without_ops(text: str) -> str:

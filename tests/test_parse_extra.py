@@ -29,7 +29,7 @@ def d03():
 
 @pytest.mark.parametrize("prefix, department, year, kind, tables, facts, unaligned", [
     ("02_", "上海市普陀区人民政府石泉路街道办事处（本级）", 2026, "预算", 8, 701, 111),
-    ("03_", "上海市普陀区生态环境局", 2025, "决算", 7, 903, 38),
+    ("03_", "上海市普陀区生态环境局", 2025, "决算", 7, 888, 0),
     ("05_", "平潭综合实验区经济发展局", 2018, "预算", 0, 68, 0),
     ("06_", "平潭综合实验区市场监督管理局", 2016, "决算", 0, 122, 0),
 ])
@@ -70,6 +70,13 @@ def test_ambiguous_cells_are_reported_not_stored(d02):
         "2026年预算单位财务收支预算总表", 195, "3,353,072", "一、一般公共服务支出")
     stored = {(f.line, f.value_text) for f in d02.facts if f.source == "table" and f.table_title == title}
     assert (195, "3,353,072") not in stored
+
+
+def test_two_halves_of_an_economic_table_with_wrapped_names(d03):
+    """03's 基本支出决算表 prints 301xx and 302xx items side by side; a long name wraps above and
+    below its row ("机关事业单位基本 / 301 08 229.67 302 07 邮电费 3.48 / 养老保险缴费")."""
+    rows = [(f.code, f.label, f.col_path, f.value_text) for f in d03.facts if f.line == 335]
+    assert rows == [("30108", "机关事业单位基本养老保险缴费", ("决算数",), "229.67"), ("30207", "邮电费", ("决算数",), "3.48")]
 
 
 def test_final_accounts_budget_and_final_pair(d03):

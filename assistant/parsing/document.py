@@ -382,11 +382,14 @@ def _attach_fragments(prev, row, fragments: list[str]) -> None:
     if bare and len(toks) == len(bare):
         for seg, t in zip(bare, toks):
             seg.label = t
+            seg.wrapped = True  # the rest of this name may follow below the row
     elif prev is not None:
-        prev_bare = [s for s in prev.segments if s.code]
-        if len(toks) <= len(prev_bare):
-            for seg, t in zip(prev_bare[-len(toks):], toks):
+        # the lower half of a name wrapped around its row ("机关事业单位基本 / 301 08 … / 养老保险缴费")
+        open_segs = [s for s in prev.segments if getattr(s, "wrapped", False)]
+        if len(toks) == len(open_segs):
+            for seg, t in zip(open_segs, toks):
                 seg.label += t
+                seg.wrapped = False
 
 
 def _seen_part_twice(lines: list[str], i: int) -> bool:

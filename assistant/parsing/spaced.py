@@ -49,6 +49,7 @@ class Segment:
     code: str
     label: str
     amounts: list[str]
+    wrapped: bool = False
 
 
 @dataclass
@@ -100,6 +101,10 @@ def split_segments(text: str) -> list[Segment]:
     for i, t in enumerate(toks):
         glued = _CODE_GLUED.match(t)
         amount = is_amount(t)
+        nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        if amount and cur is not None and cur.amounts and re.fullmatch(r"\d{3}(?:\d{2}){0,2}", t) and nxt and (
+                not is_amount(nxt) or re.fullmatch(r"\d{2}", nxt)):
+            amount = False  # "… 405.36 302 01 办公费 92.11": a code starting the right half
         if amount and cur is not None and (cur.label or cur.amounts or not _CODE.match(t) or "," in t or "." in t):
             cur.amounts.append(t)
             continue
@@ -260,7 +265,7 @@ def table_facts(table: SpacedTable, department: str = "") -> tuple[list[CellFact
             facts.append(CellFact(
                 label=label, value=value, value_text=cell, unit=table.unit, line=row.line, quote=row.text,
                 row_path=(), code=seg.code, code_kind=code_kind,
-                col_path=tuple(x for x in (group, name) if x), is_total_row=(not label or _is_total(label)
+                col_path=tuple(x for x in (group, name) if x), is_total_row=((not label and not seg.code) or _is_total(label)
                                                                             or (department and label == norm_label(department))),
                 row_index=ri, col_index=side * 100 + col_index, page=row.page))
     paths = [tuple(x for x in (_side_group(table.header, k, n_sides), n) if x) for k, names in enumerate(side_cols) for n in names]
@@ -269,7 +274,10 @@ def table_facts(table: SpacedTable, department: str = "") -> tuple[list[CellFact
 
 def _side_columns(cols: list[list[str]], n_sides: int, rows: list[SpacedRow]) -> list[list[str]]:
     """Columns of each side. A lone header block for two sides is split by the widest row."""
-    if len(cols) >= n_sides:
+    measures = [n for n in (cols[0] if cols else []) if n in ("预算数", "决算数", "金额")]
+    if len(cols) == 1 and n_sides > 1 and len(measures) == n_sides and len(set(measures)) == 1:
+        out = [[measures[0]] for _ in range(n_sides)]  # "科目名称 决算数 科目名称 决算数": one measure per half
+    elif len(cols) >= n_sides:
         out = cols[:n_sides]
     elif cols:
         out = cols + [cols[-1]] * (n_sides - len(cols))
