@@ -72,9 +72,10 @@ def _heading(line: str) -> tuple[int, str] | None:
         return None
     if PART_RE.match(t):
         return 0, t
-    if (len(t) <= 30 and re.search(_HEADING_WORDS + "$", t) and not re.search(r"[，,；;：:。\d]", t)
-            and not _TITLE_RE.search(t)):
-        return 1, t  # an unnumbered section title (名词解释, 其他相关情况说明, …机构设置)
+    numbered = ORD_L1.match(t) or ORD_L2.match(t) or ORD_L3.match(t)
+    if (not numbered and len(t) <= 30 and re.search(_HEADING_WORDS + "$", t)
+            and not re.search(r"[，,；;：:。\d]", re.sub(r"^20\d{2}\s*年度?", "", t)) and not _TITLE_RE.search(t)):
+        return 0, t  # an unnumbered section title (名词解释, 其他相关情况说明, …机构设置)
     body = t.rstrip("。")
     for lvl, pat in ((2, ORD_L2), (1, ORD_L1), (3, ORD_L3)):
         m = pat.match(body)
@@ -82,7 +83,8 @@ def _heading(line: str) -> tuple[int, str] | None:
             rest = body[m.end():]
             if t.endswith("。") and len(rest) > 12 and not re.search(_HEADING_WORDS + "$", rest):
                 return None
-            if rest and len(rest) <= 28 and not re.search(r"[，,；;：:。]", rest) and not FIGURE_RE.search(rest):
+            figures = [m for m in FIGURE_RE.finditer(rest) if m.group("unit") != "年"]
+            if rest and len(rest) <= 28 and not re.search(r"[，,；;：:。]", rest) and not figures:
                 return lvl, t
             return None
     return None
@@ -217,14 +219,15 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
             if not ends:
                 continue
             in_contents = False
-        if h and pending_part and h[0] == 1 and not ORD_L1.match(t) and len(t) <= 40:
+        if h and pending_part and h[0] == 0 and not PART_RE.match(t) and len(t) <= 40:
             h = None  # "第一部分" on its own line: this unnumbered line is its title
         if h:
             flush()
             lvl, text = h
             if lvl == 0:
                 path = [(0, text)]
-                pending_part = not PART_RE.match(text).group(2).strip()
+                part = PART_RE.match(text)
+                pending_part = bool(part) and not part.group(2).strip()
             else:
                 path = [p for p in path if p[0] < lvl] + [(lvl, text)]
                 pending_part = False
