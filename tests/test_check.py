@@ -21,10 +21,6 @@ DOC02 = EXTRA / "02_shanghai_putuo_shiquanlu_street_2026_unit_budget.txt"
 DOC03 = EXTRA / "03_shanghai_putuo_ecology_env_bureau_2025_final_accounts.txt"
 DOC05 = EXTRA / "05_fujian_pingtan_economic_dev_bureau_2018_budget.txt"
 DOC06 = EXTRA / "06_fujian_pingtan_market_supervision_2016_final_accounts.txt"
-PENDING = pytest.mark.xfail(strict=True, reason=(
-    "03's 支出决算表 header wraps its column names over several lines (对附属单位补助 … 支出); the parser keeps "
-    "its columns positional (第1列…) rather than guess, so 项目支出 there cannot be matched by name yet"))
-
 SEED_TITLE = "2023年度中共济源产城融合示范区工作委员会办公室部门预算说明"
 SEED_ID = "000_2134ace919fae625"
 SEED_ABSENT = ["部门收入预算表", "支出经济分类汇总表"]
@@ -229,7 +225,6 @@ def test_real_detail_sum_under_stated_total_03():
     assert any("310 资本性支出" in m and "14.44 万元" in m and "14.43 万元" in m for m in msgs), msgs
 
 
-@PENDING
 def test_real_item_differs_between_two_tables_03():
     # 项目支出: 1,367.76 in 支出决算表, 1,367.75 in 一般公共预算财政拨款支出决算表
     msgs = [f.message for f in of_kind(check(DOC03), "cross_table_mismatch")]

@@ -98,3 +98,13 @@ def test_web_page_split_into_numbered_sections():
     assert cars.section_path == ("十、政府采购支出、国有资产占用情况说明（一）政府采购支出情况", "（二）国有资产占用情况")
     sangong = [f for f in p.facts if f.label == "三公经费公共财政拨款支出"]
     assert [(f.value_text, f.section_path) for f in sangong][0] == ("66.81", ("七、“三公”经费公共财政拨款支出决算情况",))
+
+
+def test_positional_columns_named_from_a_table_stating_the_same_figures(d03):
+    """03's 支出决算表 header wraps its names over several lines; its first three columns agree value
+    for value with 一般公共预算财政拨款支出决算表's 合计/基本支出/项目支出 and take those names; the
+    others stay positional (第4列…) because nothing settles them."""
+    paths = {f.col_index: f.col_path for f in d03.facts if f.table_title == "支出决算表"}
+    assert [paths[i] for i in sorted(paths)] == [("合计",), ("基本支出",), ("项目支出",), ("第4列",), ("第5列",), ("第6列",)]
+    income = {f.col_path for f in d03.facts if f.table_title == "收入决算表"}
+    assert ("合计",) not in income  # two of its columns match 合计 equally: neither is named

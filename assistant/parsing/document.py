@@ -289,9 +289,55 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                 code=cf.code, code_kind=cf.code_kind, col_path=cf.col_path, is_total_row=cf.is_total_row,
                 row_index=cf.row_index, col_index=cf.col_index, page=cf.page))
         parsed.unaligned.extend((st.title, u) for u in unaligned)
+    if spaced_tables:
+        parsed.facts = name_positional_columns(parsed.facts)
     if not raw_tables and not spaced_tables:
         parsed.warnings.append("未识别到表格：已按叙述文本入库")
     return parsed
+
+
+def name_positional_columns(facts: list[Fact]) -> list[Fact]:
+    """Name a table's positional columns (第N列, kept when its header could not be read) from another
+    table of the same document that states the same figures: a column takes the other table's column
+    name when, over at least five shared rows (same code or label), at least 90% of the values are equal
+    and no other column of that table agrees as well. Otherwise the column stays positional."""
+    from collections import defaultdict
+
+    def key(f: Fact) -> str:
+        return f.code or norm_label(f.label)
+
+    cols: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+    paths: dict[tuple[str, int], tuple[str, ...]] = {}
+    for f in facts:
+        if f.source == "table" and f.role == "amount" and key(f):
+            cols[(f.table_id, f.col_index)][key(f)] = f.value_text.replace(",", "")
+            paths[(f.table_id, f.col_index)] = f.col_path
+    positional = [c for c, p in paths.items() if p and re.fullmatch(r"第\d+列", p[-1])]
+    rename: dict[tuple[str, int], tuple[str, ...]] = {}
+    for c in positional:
+        scores = []
+        for other, p in paths.items():
+            if other[0] == c[0] or not p or re.fullmatch(r"第\d+列", p[-1]):
+                continue
+            shared = [k for k in cols[c] if k in cols[other] and (float(cols[c][k]) or float(cols[other][k]))]
+            if len(shared) >= 5:
+                agree = sum(cols[c][k] == cols[other][k] for k in shared)
+                scores.append((agree / len(shared), len(shared), p[-1:]))
+        scores.sort(reverse=True)
+        if scores and scores[0][0] >= 0.9 and (len(scores) == 1 or scores[1][0] < scores[0][0] - 0.1
+                                              or scores[1][2] == scores[0][2]):
+            rename[c] = paths[c][:-1] + scores[0][2]
+    # a name given to two columns of one table is not trusted
+    taken: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
+    for c, p in rename.items():
+        taken[(c[0], p)] += 1
+    rename = {c: p for c, p in rename.items() if taken[(c[0], p)] == 1}
+    if not rename:
+        return facts
+    from dataclasses import replace
+
+    return [replace(f, col_path=rename[(f.table_id, f.col_index)]) if (f.table_id, f.col_index) in rename else f
+            for f in facts]
 
 
 def _cut_spaced_tables(lines: list[str], page_of: list[int | None], line_no: list[int],
