@@ -10,7 +10,7 @@ from pathlib import Path
 from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
 from .config import Settings
 from .errors import IndexMissingError, QuestionError
-from .index import current_generation
+from .index import INDEX_VERSION, current_generation, generation_version
 from .model import Answer, AnswerPart, Document
 from .understanding.intent import parse_intent, split_questions
 from .understanding.lexicon import load_lexicon
@@ -52,6 +52,8 @@ class Assistant:
         Raises IndexMissingError when there is no index and ``build_if_missing`` is False.
         """
         gen = current_generation(settings.index_dir)
+        if gen is not None and generation_version(gen) != INDEX_VERSION:
+            gen = cls._rebuild(settings, gen, progress)
         if gen is None:
             if not build_if_missing:
                 raise IndexMissingError(f"索引不存在：{settings.index_dir}（先运行 budget-qa ingest）")
@@ -60,6 +62,27 @@ class Assistant:
             ingest([settings.corpus_dir], settings, progress=progress)
             gen = current_generation(settings.index_dir)
         return cls(settings, gen)
+
+    @staticmethod
+    def _rebuild(settings: Settings, gen: Path, progress) -> Path | None:
+        """Re-ingest the documents of an index built by an older version (their recorded paths)."""
+        from .ingest import ingest
+        from .store.facts import SQLiteFactStore
+
+        store = SQLiteFactStore(gen / "facts.sqlite")
+        paths = [Path(d.path) for d in store.documents()]
+        store.close()
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing or not paths:
+            raise IndexMissingError(f"索引由旧版本生成，且原文件已不在：{'、'.join(missing) or '（无文档）'}；"
+                                    f"请重新运行 budget-qa ingest")
+        log.warning("index built by an older version; re-ingesting %d documents", len(paths))
+        # a fresh generation from the documents alone (the old one is replaced when it is published)
+        from .index import discard
+
+        ingest(paths, settings, progress=progress, fresh=True)
+        discard(gen)
+        return current_generation(settings.index_dir)
 
     def _build_answerers(self) -> dict[str, DocumentAnswerer]:
         docs = self.store.documents()

@@ -16,6 +16,20 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
+#: Bump when parsing or the stored layout changes: older generations are rebuilt on open.
+INDEX_VERSION = "3"
+VERSION_FILE = "VERSION"
+
+
+def generation_version(gen: Path) -> str:
+    """The INDEX_VERSION a generation was built with ("" for generations older than versioning)."""
+    f = Path(gen) / VERSION_FILE
+    return f.read_text(encoding="utf-8").strip() if f.is_file() else ""
+
+
+def stamp(gen: Path) -> None:
+    """Record the current INDEX_VERSION in a generation."""
+    (Path(gen) / VERSION_FILE).write_text(INDEX_VERSION, encoding="utf-8")
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -28,12 +42,12 @@ def current_generation(index_dir: Path) -> Path | None:
     return gen if name and gen.is_dir() else None
 
 
-def new_generation(index_dir: Path) -> Path:
-    """A fresh, unpublished generation folder; a copy of the current one if it exists."""
+def new_generation(index_dir: Path, fresh: bool = False) -> Path:
+    """An unpublished generation folder: a copy of the current one if it exists (unless ``fresh``)."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     gen = index_dir / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    cur = current_generation(index_dir)
+    cur = None if fresh else current_generation(index_dir)
     if cur is not None:
         shutil.copytree(cur, gen)
     else:

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from .config import Settings
 from .errors import IngestError
-from .index import discard, new_generation, publish
+from .index import discard, new_generation, publish, stamp
 from .parsing.document import ParsedDocument, doc_id_for, parse_file
 from .parsing.reader import SUPPORTED_SUFFIXES
 
@@ -71,9 +71,9 @@ def unique_doc_ids(files: list[Path]) -> dict[Path, str]:
 
 
 def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None = None,
-           embedder=None) -> IngestReport:
+           embedder=None, fresh: bool = False) -> IngestReport:
     """Parse ``paths`` and publish a new index generation containing them (plus what the current
-    generation already holds; a document with the same doc_id is replaced completely).
+    generation already holds, unless ``fresh``; a document with the same doc_id is replaced completely).
 
     Raises IngestError (nothing changed) for unreadable documents.
     """
@@ -84,9 +84,10 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
     for i, f in enumerate(files, start=1):
         say(f"[{i}/{len(files)}] 解析 {f.name}")
         parsed.append(parse_file(f, ids[f]))
-    gen = new_generation(settings.index_dir)
+    gen = new_generation(settings.index_dir, fresh=fresh)
     try:
         report = _write(gen, parsed, settings, say, embedder)
+        stamp(gen)
         publish(settings.index_dir, gen)
     except BaseException:
         discard(gen)

@@ -91,3 +91,19 @@ def test_shared_gold_sets(cli_index, tmp_path, gold, expected):
     ans.write_text(r.stdout, encoding="utf-8")
     g = subprocess.run([sys.executable, str(checker), str(gold_path), str(ans)], capture_output=True, text=True)
     assert g.stdout.strip().splitlines()[-1] == expected, g.stdout
+
+
+def test_index_of_an_older_version_is_rebuilt(tmp_path, data_dir):
+    from assistant.config import Settings
+    from assistant.engine import Assistant
+    from assistant.index import INDEX_VERSION, current_generation, generation_version
+    from assistant.ingest import ingest
+
+    s = Settings.from_env().with_(index_dir=tmp_path / "idx", data_dir=data_dir)
+    ingest([SEED], s)
+    old = current_generation(s.index_dir)
+    (old / "VERSION").write_text("0")
+    a = Assistant.open(s, build_if_missing=False)
+    assert a.ask("三公经费预算是多少？").answer == "三公经费预算 25.50 万元[1]。"
+    new = current_generation(s.index_dir)
+    assert new != old and not old.exists() and generation_version(new) == INDEX_VERSION
