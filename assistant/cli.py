@@ -63,7 +63,8 @@ def ask(question: Optional[str] = typer.Argument(None, help="问题；省略时�
             ans = assistant.ask(q, conversation=conv)
             out = ans.to_dict()
         except BudgetQAError as exc:
-            out = {"question": q, "answer": str(exc), "kind": "not_found", "facts": [], "citations": [], "parts": []}
+            out = {"question": q, "answer": str(exc), "kind": "not_found", "facts": [], "citations": [],
+                   "formula": "", "parts": []}
         if json_out:
             print(json.dumps(out, ensure_ascii=False), flush=True)
         else:

@@ -22,6 +22,9 @@ _BUDGET_WORDS = re.compile(
     r"预算|决算|经费|支出|收入|费|资金|拨款|采购|项目|绩效|科目|三公|万元|元|部门|单位|资产|车|人员|工资|"
     r"指标|公积金|保险|财政|收支|合计|总计|结转|结余|budget|expend|spend|revenue|cost", re.I)
 
+_ORG = re.compile(r"[\u4e00-\u9fff]{2,16}?(?:省|市|区|县|州)[\u4e00-\u9fff]{0,10}?(?:局|厅|委员会|办公室|街道办事处|"
+                  r"街道|管理委员会|中心)")
+
 OUT_OF_SCOPE = ("这个问题与已载入的预算公开文件无关。可以问例如：“项目支出占比多少？”、“三公经费是多少？”、"
                 "“什么是机关运行经费？”、“哪个项目的预算最多？”")
 
@@ -141,10 +144,16 @@ class Assistant:
         if not answerers:
             return Answer.combine(raw, [AnswerPart(raw, "未找到：当前范围内没有已载入的文档。", "not_found")])
         answerers, text = self._scope_by_question(text, answerers, ctx)
+        foreign = self._foreign_department(text, answerers)
+        if foreign:
+            return Answer.combine(raw, [AnswerPart(raw, f"未找到：已载入的文件中没有“{foreign}”的预算公开文件，"
+                                                        f"无法回答它的数字。", "not_found")])
         reg = TurnCitations()
         parts: list[AnswerPart] = []
         for sub in split_questions(text):
             parts.extend(self._answer_sub(sub, answerers, ctx, reg))
+        if len(parts) > 1 and all(p.kind == "out_of_scope" for p in parts):
+            parts = parts[:1]  # one note is enough when nothing in the turn is about a budget
         return Answer.combine(raw, parts)
 
     # ------------------------------------------------------------------ internals
@@ -180,6 +189,16 @@ class Assistant:
             chosen = prev or chosen
         ctx["docs"] = [a.doc.doc_id for a in chosen]
         return chosen, text
+
+    def _foreign_department(self, text: str, answerers: list[DocumentAnswerer]) -> str:
+        """An organisation named in the question that none of the documents in scope is about and
+        none mentions (北京市财政局 when only a 济源 document is loaded); "" if there is none."""
+        for m in _ORG.finditer(text):
+            org = m.group(0)
+            if any(org in a.text() or _strip_name(org, a.doc.department) != org for a in answerers):
+                continue
+            return org
+        return ""
 
     def _answer_sub(self, sub: str, answerers: list[DocumentAnswerer], ctx: dict, reg: TurnCitations
                     ) -> list[AnswerPart]:

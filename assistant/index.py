@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 #: Bump when parsing or the stored layout changes: older generations are rebuilt on open.
-INDEX_VERSION = "3"
+INDEX_VERSION = "4"
 VERSION_FILE = "VERSION"
 
 

@@ -65,6 +65,8 @@ class Table:
     note: str = ""
     page: int | None = None
     n_rows: int = 0
+    #: every row label, also of rows whose cells are all empty (so "该项为空" can be said)
+    row_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ DOC02 = EXTRA / "02_shanghai_putuo_shiquanlu_street_2026_unit_budget.txt"
 DOC03 = EXTRA / "03_shanghai_putuo_ecology_env_bureau_2025_final_accounts.txt"
 DOC05 = EXTRA / "05_fujian_pingtan_economic_dev_bureau_2018_budget.txt"
 DOC06 = EXTRA / "06_fujian_pingtan_market_supervision_2016_final_accounts.txt"
+NEEDS_EXTRA = pytest.mark.skipif(not EXTRA.exists(), reason="../shared/corpus-extra is not beside this checkout")
 SEED_TITLE = "2023年度中共济源产城融合示范区工作委员会办公室部门预算说明"
 SEED_ID = "000_2134ace919fae625"
 SEED_ABSENT = ["部门收入预算表", "支出经济分类汇总表"]
@@ -210,6 +211,7 @@ def test_stated_rate_of_change_mechanism(tmp_path):
 # --------------------------------------------------------------------------- other real documents
 
 
+@NEEDS_EXTRA
 def test_real_total_not_the_sum_of_its_columns_03():
     # 一般公共预算财政拨款支出决算表: 合计 4,733.14 = 基本支出 3,365.38 + 项目支出 1,367.75 = 4,733.13
     msgs = [f.message for f in of_kind(check(DOC03), "total_mismatch")]
@@ -219,24 +221,28 @@ def test_real_total_not_the_sum_of_its_columns_03():
     assert any(m.startswith("支出决算表：合计行") and "1,367.76 万元" in m and "1,367.75 万元" in m for m in msgs), msgs
 
 
+@NEEDS_EXTRA
 def test_real_detail_sum_under_stated_total_03():
     # 一般公共预算财政拨款基本支出决算表: 310 资本性支出 14.44, its items add up to 14.43
     msgs = [f.message for f in of_kind(check(DOC03), "total_mismatch")]
     assert any("310 资本性支出" in m and "14.44 万元" in m and "14.43 万元" in m for m in msgs), msgs
 
 
+@NEEDS_EXTRA
 def test_real_item_differs_between_two_tables_03():
     # 项目支出: 1,367.76 in 支出决算表, 1,367.75 in 一般公共预算财政拨款支出决算表
     msgs = [f.message for f in of_kind(check(DOC03), "cross_table_mismatch")]
     assert any("项目支出" in m and "1,367.76 万元" in m and "1,367.75 万元" in m for m in msgs), msgs
 
 
+@NEEDS_EXTRA
 def test_real_table_differs_from_narrative_03():
     findings = of_kind(check(DOC03), "table_narrative_mismatch")
     assert ("项目支出：说明文字为 1367.76 万元，一般公共预算财政拨款支出决算表（合计行「项目支出」）为 1,367.75 万元，"
             "相差 0.01 万元") in [f.message for f in findings]
 
 
+@NEEDS_EXTRA
 def test_real_stated_rate_does_not_match_its_amounts_02():
     # 执行数 124.27 万元 → 预算安排 130.95 万元 is +5.38%, the sentence says 增加 5.40%
     findings = of_kind(check(DOC02), "share_mismatch")
@@ -245,12 +251,14 @@ def test_real_stated_rate_does_not_match_its_amounts_02():
     assert all(c[2] == 9 for c in findings[0].citations)  # page of the sentence
 
 
+@NEEDS_EXTRA
 def test_real_stated_rate_does_not_match_its_amounts_06():
     # 7.54 万元, 减少 1.41 万元: 1.41 ÷ 8.95 = 15.75% → 15.8%, the sentence says 下降 15.7%
     msgs = [f.message for f in of_kind(check(DOC06), "share_mismatch")]
     assert any("文中为下降 15.7%" in m and "计算应为下降 15.8%" in m for m in msgs), msgs
 
 
+@NEEDS_EXTRA
 def test_real_listed_tables_absent_and_present():
     # 06 names its tables but they were .xls attachments: absent from the text
     assert [f.message for f in of_kind(check(DOC06), "missing_table")] == ["目录列出的“收支决算总表”在文件中未找到"]
@@ -260,10 +268,12 @@ def test_real_listed_tables_absent_and_present():
     assert of_kind(check(DOC03), "missing_table") == []
 
 
+@NEEDS_EXTRA
 def test_real_document_without_inconsistencies_05():
     assert check(DOC05) == []
 
 
+@NEEDS_EXTRA
 def test_finding_contract():
     for path in (SEED, DOC02, DOC03, DOC05, DOC06):
         for f in check(path):

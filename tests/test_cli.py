@@ -25,7 +25,7 @@ def cli_index(tmp_path_factory, data_dir):
     idx = tmp_path_factory.mktemp("cli-index")
     r = run(["ingest", str(SEED), "--index", str(idx)])
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == "000_2134ace919fae625: 11 张表, 357 个数字, 49 个段落"
+    assert r.stdout.splitlines()[0] == "000_2134ace919fae625: 11 张表, 362 个数字, 49 个段落"
     return idx
 
 
@@ -37,7 +37,7 @@ def test_reingest_does_not_duplicate(cli_index):
     assert r.returncode == 0, r.stderr
     gen = current_generation(cli_index)
     counts = SQLiteFactStore(gen / "facts.sqlite").counts()
-    assert counts == {"documents": 1, "tables": 11, "facts": 357, "passages": 49}
+    assert counts == {"documents": 1, "tables": 11, "facts": 362, "passages": 49}
     assert len(list(cli_index.glob("gen-*"))) == 1
 
 

@@ -19,7 +19,7 @@ from ..model import AnswerPart, Citation, Document, Fact, FactRef, Passage, Tabl
 from ..understanding.intent import Intent
 from ..understanding.lexicon import Lexicon
 from . import compute
-from .matching import GENERIC, Item, _forms, _match_form, name_score, overlap, strip_filler
+from .matching import GENERIC, Item, _forms, _match_form, name_score, name_score_rest, overlap, strip_filler
 
 _MAIN_LEAVES = {"合计", "金额", "资金总额", "小计"}
 
@@ -114,9 +114,16 @@ class DocumentAnswerer:
             if s and f.row_path:
                 s += 0.3 * name_score(q, f.row_path[0])
             return s
-        sr = 0.0 if (f.is_total_row or not f.label) else name_score(q, f.label)
+        # the row and the column must match different parts of the question
+        row = "" if (f.is_total_row or not f.label) else f.label
         col = self._col_name(f)
-        sc = name_score(q, col) if col else 0.0
+        sr, rest = name_score_rest(q, row) if row else (0.0, q)
+        sc = name_score(rest, col) if col else 0.0
+        if col:
+            sc2, rest2 = name_score_rest(q, col)
+            sr2 = name_score(rest2, row) if row else 0.0
+            if sc2 + sr2 > sr + sc:
+                sr, sc = sr2, sc2
         code_hit = bool(f.code and f.code in codes)
         base = sr + sc + (10.0 if code_hit else 0.0)
         if base <= 0:
@@ -214,6 +221,8 @@ class DocumentAnswerer:
 
     def _refs(self, item: Item, reg: TurnCitations, limit: int = 3) -> tuple[str, list[Citation], list[FactRef]]:
         facts = sorted(item.facts, key=lambda f: (f.source != "narrative", f.line))
+        if item.corroboration:
+            limit = len(facts)  # every row of the corroborating sum is cited
         if item.computed:
             facts = [f for f in item.facts if f.source == "table"] + [f for f in item.facts if f.source != "table"]
             limit = max(limit, len([f for f in item.facts if f.source == "table"]))
@@ -284,6 +293,12 @@ class DocumentAnswerer:
             part = self._previous_year(intent, q, target, reg)
             if part is not None:
                 return part
+            dated = [f for f in self.facts if f.base_year == target and f.role in ("amount", "count")]
+            if dated:  # "2022 年期末…共有车辆 27 辆" in a 2023 document
+                items = self.items(q, intent, facts=dated)
+                if items and self._confident(q, items[0], intent):
+                    text, cites, refs = self._figure_text(items[0], intent, reg)
+                    return AnswerPart(intent.text, f"{text}（{target}年数）。", "figure", refs, cites)
         return AnswerPart(intent.text, f"未找到{target}年的数据：已载入的《{self.doc.title}》是{self.doc.year}年"
                           f"{self.doc.kind}，文档中没有{target}年的对应数字。", "not_found")
 
@@ -304,19 +319,26 @@ class DocumentAnswerer:
             current = [f for f in self.facts if f.role == "amount" and f.unit == cf.unit
                        and re.sub(r"数$", "", f.label) == key]
         if not current:
+            # the amount stated in the same paragraph for the same item (三公经费预算 / 三公经费支出预算数)
+            near = [(overlap(_match_form(key), _match_form(f.label)), f) for f in self.facts
+                    if f.role == "amount" and f.unit == cf.unit and f.line == cf.line]
+            near = [x for x in near if x[0] >= 4]
+            current = [max(near, key=lambda x: x[0])[1]] if near else []
+        if not current:
             return None
         cur = current[0]
         prev = compute.dec(cur.value) - compute.dec(cf.value)
         d = compute.decimals_for([cur.value_text, cf.value_text])
         text = compute.fmt(prev, d)
-        verb = "减少" if cf.value < 0 else "增加"
+        verb = "减少" if cf.value < 0 else ("持平" if cf.value == 0 else "增加")
         sign = "+" if cf.value < 0 else "−"
         printed = cf.value_text.lstrip("-+")
         formula = f"{year}年{cur.label} = {cur.value_text} {sign} {printed} = {text} {cur.unit}"
         m1 = reg.add(self.citation(cur))
         m2 = reg.add(self.citation(cf))
+        change = f"与{year}年持平[{m2}]" if cf.value == 0 else f"比{year}年{verb} {printed} {cf.unit}[{m2}]"
         ans = (f"{year}年{cur.label}为 {text} {cur.unit}（推算：{self.doc.year}年为 {cur.value_text} {cur.unit}[{m1}]，"
-               f"比{year}年{verb} {printed} {cf.unit}[{m2}]；{formula}）。")
+               f"{change}；{formula}）。")
         return AnswerPart(intent.text, ans, "computed",
                           [FactRef(cur.label, cur.value_text, cur.unit, cur.locator, cur.doc_id),
                            FactRef(cf.label + "（变化）", cf.value_text, cf.unit, cf.locator, cf.doc_id),
@@ -332,10 +354,14 @@ class DocumentAnswerer:
     def _op_figure(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
         items = self.items(q, intent)
         if not items or not self._confident(q, items[0], intent):
-            return self._sum_of_parts(intent, q, reg, context)
+            return (self._sum_of_parts(intent, q, reg, context) or self._sum_of_named_items(intent, q, reg, context)
+                    or (self._count_items(intent, q, reg, context) if intent.measure == "个" else None))
         best = items[0]
         missing = self._unaddressed_terms(q, best)
         if missing:
+            several = self._sum_of_named_items(intent, q, reg, context)
+            if several is not None:
+                return several
             return AnswerPart(intent.text, f"未找到：文件中“{missing[0]}”没有对应的数字（该项在表中为空或未列示）。",
                               "not_found")
         if best.unit and best.unit not in compute.UNIT_FACTORS and best.unit != "%":
@@ -354,13 +380,20 @@ class DocumentAnswerer:
                 kind = "computed"
         if intent.unit_wanted and best.unit in compute.UNIT_FACTORS and intent.unit_wanted != best.unit:
             conv = compute.convert(best.value, best.unit, intent.unit_wanted)
-            d = 2 if intent.unit_wanted != "元" else 2
-            ctext = compute.fmt(conv, d)
+            ctext = compute.exact(conv, compute.decimals_for([best.value_text]) + compute.shift(best.unit, intent.unit_wanted),
+                                  0 if intent.unit_wanted == "元" else 2)
             formula = f"{best.value_text} {best.unit} = {ctext} {intent.unit_wanted}"
             parts_text.append(f"换算：{formula}")
             refs.append(FactRef(best.label, ctext, intent.unit_wanted, "计算", self.doc.doc_id))
             kind = "computed"
         return AnswerPart(intent.text, "；".join(parts_text) + "。", kind, refs, cites, formula)
+
+    def text(self) -> str:
+        """All narrative text and labels of the document (for recognising names it mentions)."""
+        if not hasattr(self, "_text"):
+            self._text = "\n".join([self.doc.title, self.doc.department] + [p.text for p in self.passages]
+                                   + [f.label for f in self.facts])
+        return self._text
 
     def vocabulary(self) -> set[str]:
         """Specific names of this document: row labels, column headers (also of empty columns)."""
@@ -368,6 +401,7 @@ class DocumentAnswerer:
             names = {f.label for f in self.facts if f.source == "table"}
             names |= {c for f in self.facts for c in f.col_path}
             names |= {c for t in self.tables.values() for path in t.columns for c in path}
+            names |= {x for t in self.tables.values() for x in t.row_labels}
             self._vocab = {_match_form(n) for n in names if len(_match_form(n)) >= 3
                            and _match_form(n) not in GENERIC
                            and not re.search(r"合计|小计|总计|第\d+列|^(?:年初|调整)?(?:预算|决算)数$|金额|指标值", n)}
@@ -392,6 +426,48 @@ class DocumentAnswerer:
                 continue
             if f.role in ("amount", "count") and chars & (set(f.label) - stop):
                 best.facts.append(f)
+
+    def _sum_of_named_items(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        """"A和B合计多少": each named item found on its own, then added (same unit), with the formula."""
+        pieces = [p for p in re.split(r"[和与及、加]|以及", q) if len(p) >= 2]
+        if len(pieces) < 2:
+            return None
+        found = []
+        for p in pieces:
+            its = self.items(p, intent, roles=("amount",))
+            if not its or not self._confident(p, its[0], intent) or self._unaddressed_terms(p, its[0]):
+                return None
+            found.append(its[0])
+        if len({i.unit for i in found}) != 1 or len({i.label for i in found}) != len(found):
+            return None
+        total = sum((i.value for i in found), compute.dec(0))
+        text = compute.fmt(total, compute.decimals_for([i.value_text for i in found]))
+        unit = found[0].unit
+        formula = " + ".join(i.value_text for i in found) + f" = {text} {unit}"
+        bits, cites, refs = [], [], []
+        for i in found:
+            marks, c, r = self._refs(i, reg, 2)
+            bits.append(f"{i.label} {i.value_text} {i.unit}{marks}")
+            cites.extend(x for x in c if x not in cites)
+            refs.extend(r)
+        names = "、".join(i.label for i in found)
+        refs.append(FactRef(f"{names}合计", text, unit, "计算", self.doc.doc_id))
+        context["subject"] = q
+        return AnswerPart(intent.text, f"{names}合计 {text} {unit}（{'；'.join(bits)}；{formula}）。", "computed",
+                          refs, cites, formula)
+
+    def _count_items(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        """"项目支出一共有几个项目": the number of rows the table lists, with the list."""
+        name, items = self.item_set(q, intent)
+        if not items or name in self.lex.children:
+            return None
+        part = self._op_list(intent, q, reg, {**context, "set": None})
+        if part is None:
+            return None
+        part.answer = f"{_strip_year(name)}共列 {len(items)} 个：" + part.answer.split("：", 1)[1]
+        part.kind = "computed"
+        part.formula = f"计数 = {len(items)}"
+        return part
 
     def _sum_of_parts(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
         """A whole the document does not state, as the sum of its parts (lexicon ``children``),
@@ -514,7 +590,8 @@ class DocumentAnswerer:
         if stated:
             n = reg.add(self.citation(stated[0]))
             extra = f"，与文件所述占比一致[{n}]"
-            cites.append(self.citation(stated[0]))
+            if self.citation(stated[0]) not in cites:
+                cites.append(self.citation(stated[0]))
         ans = (f"{part.label} {part.value_text} {part.unit}{pm}，占{whole.label} {whole.value_text} {whole.unit}{wm}"
                f"的 {pct_text}%（{formula}{extra}）。")
         refs = pr + wr + [FactRef(f"{part.label}占{whole.label}比例", pct_text + "%", "%", "计算", self.doc.doc_id)]
@@ -579,8 +656,9 @@ class DocumentAnswerer:
         top = items[0].facts[0]
         line_facts = [f for f in self.facts if f.line == top.line and f.source == "narrative" and (
             f.label == top.label or f.role in ("change", "change_pct") and f.label == top.label)]
-        amount = [f for f in self.facts if f.line == top.line and f.role == "amount" and (
+        amount = [f for f in self.facts if f.line == top.line and f.role == "amount" and f.unit == top.unit and (
             f.label == top.label or overlap(_match_form(top.label), _match_form(f.label)) >= 3)]
+        amount.sort(key=lambda f: f.label != top.label)
         changes = [f for f in line_facts if f.role in ("change", "change_pct")]
         context["subject"] = q
         bits, cites, refs = [], [], []
@@ -594,7 +672,9 @@ class DocumentAnswerer:
             base = f"比{f.base_year}年" if f.base_year else "比上年"
             subject = "" if amount else top.label
             printed = f.value_text.lstrip("-+")
-            if f.role == "change":
+            if f.role == "change" and f.value == 0:
+                bits.append(f"{subject}与{f.base_year or '上'}年持平（变化 0）[{n}]")
+            elif f.role == "change":
                 bits.append(f"{subject}{base}{'增加' if f.value > 0 else '减少'} {printed} {f.unit}[{n}]")
             else:
                 bits.append(f"{'增长' if f.value > 0 else '下降'} {printed}[{n}]")
@@ -753,6 +833,18 @@ class DocumentAnswerer:
         n = reg.add(c)
         text = re.sub(r"^\s*(?:[一二三四五六七八九十]+\s*[、.．]|[（(][一二三四五六七八九十]+[)）])\s*", "", p.text)
         return AnswerPart(intent.text, f"{text}[{n}]", "definition", [], [c])
+
+    def _op_date(self, intent, q, reg, context) -> AnswerPart | None:
+        """The date the document states (its 落款, or a dated sentence), quoted with its source."""
+        date = re.compile(r"(20\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
+        dated = [(p, m) for p in self.passages for m in [date.search(p.text)] if m]
+        if not dated:
+            return None
+        p, m = dated[-1]  # the signature date closes the document's text
+        c = self.passage_citation(p, m.group(0))
+        n = reg.add(c)
+        return AnswerPart(intent.text, f"文件所署日期为 {m.group(1)}年{int(m.group(2))}月{int(m.group(3))}日[{n}]。",
+                          "passage", [], [c])
 
     def _op_explain(self, intent, q, reg, context):
         return self._op_passage(intent, q, reg, context, kinds=("narrative",), cue=r"原因|由于|因为|主要是")

@@ -42,3 +42,24 @@ def decimals_for(texts: list[str], default: int = 2) -> int:
         if "." in t:
             best = max(best, len(t.split(".")[1].rstrip("%")))
     return best if best else 0
+
+
+def shift(from_unit: str, to_unit: str) -> int:
+    """Decimal places a conversion moves (万元 → 亿元: 4; 万元 → 元: −4)."""
+    ratio = UNIT_FACTORS[to_unit] / UNIT_FACTORS[from_unit]
+    return int(ratio.log10().to_integral_value())
+
+
+def exact(value: Decimal, decimals: int, min_decimals: int = 2) -> str:
+    """Print a converted amount without losing precision: rounded only to ``decimals`` (the source
+    precision carried over), trailing zeros dropped but at least ``min_decimals`` kept for 万元/亿元
+    (1990.50 万元 → 0.19905 亿元, 50,000 元 → 5.00 万元, 151.10 万元 → 1511000 元)."""
+    text = fmt(value, max(0, decimals))
+    if "." in text:
+        head, tail = text.split(".")
+        tail = tail.rstrip("0")
+        tail = tail + "0" * max(0, min_decimals - len(tail))
+        text = f"{head}.{tail}" if tail else head
+    elif min_decimals:
+        text = text + "." + "0" * min_decimals
+    return text

@@ -17,15 +17,22 @@ GENERIC = {"支出", "经费", "预算", "项目", "费用", "收入", "合计",
            "单位", "部门", "本年", "年度", "财政", "拨款", "其他", "安排", "支出预算", "预算支出",
            "指标", "数量", "工作", "管理"}
 _FILLER = re.compile(
-    r"请问|是多少钱|是多少|多少钱|多少|是什么|几个|几|一共|总共|共计|加起来|花了|交了|用了|安排了|"
+    r"请问|是多少钱|是多少|多少钱|(?:多少|几)(?:个|辆|件|人次|人|名|套|台|项|种|份|批|场|天|次|期|家)|多少|是什么|几|"
+    r"一共|总共|共计|加起来|花了|交了|用了|安排了|"
     r"了|吗|呢|[？?，,。！!]|那么|^那|^其中|今年|本年|去年|上年|\d{4}\s*年度?|年度|的|为|"
     r"(?:和|与|比|较|同)\s*(?:\d{4}\s*年|上年|去年)(?:相比)?|相比|变化|增减|减少|增加|下降|增长|"
     r"占比|比例|比重|百分比|是否|是")
 def overlap(q: str, name: str) -> float:
     """Weighted length of the common substrings (≥ 2 chars) of question and name; generic words
     count 0.3 per character."""
+    return overlap_rest(q, name)[0]
+
+
+def overlap_rest(q: str, name: str) -> tuple[float, str]:
+    """:func:`overlap`, and the question with the matched characters masked out (so a second name
+    can only match what the first did not)."""
     if not q or not name:
-        return 0.0
+        return 0.0, q
     a, b = list(q), list(name)
     total = 0.0
     while True:
@@ -37,7 +44,20 @@ def overlap(q: str, name: str) -> float:
             total += m.size * (0.3 if block in GENERIC else 1.0)
         a[m.a:m.a + m.size] = ["\x00"] * m.size
         b[m.b:m.b + m.size] = ["\x01"] * m.size
-    return total
+    return total, "".join(a)
+
+
+def name_score_rest(q: str, name: str) -> tuple[float, str]:
+    """:func:`name_score` and the question left for another name (matched characters masked)."""
+    score = name_score(q, name)
+    if not score:
+        return 0.0, q
+    rest = q
+    for form in _forms(name):
+        s, r = overlap_rest(q, form)
+        if s:
+            rest = r if r.count("\x00") > rest.count("\x00") else rest
+    return score, rest
 
 
 def name_score(q: str, name: str) -> float:

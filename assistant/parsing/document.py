@@ -17,7 +17,7 @@ from .narrative import FIGURE_RE, extract_figures
 from .reader import SourceText, read_source
 from .spaced import SpacedRow, SpacedTable, is_data_line, split_segments, table_facts
 from .tables import RawRow, RawTable, parse_table
-from .text import CN_NUM, ORD_L1, ORD_L2, ORD_L3, PART_RE, norm_label, squeeze
+from .text import CN_NUM, ORD_L1, ORD_L2, ORD_L3, PART_RE, norm_label, squeeze, strip_ordinal
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
         table_id = f"{doc_id}:t{ti}"
         parsed.tables.append(Table(table_id=table_id, doc_id=doc_id, title=rt.title, unit=rt.unit,
                                    line=rt.line, columns=tuple(pt.columns), note=rt.note,
-                                   page=rt.page, n_rows=pt.n_rows))
+                                   page=rt.page, n_rows=pt.n_rows, row_labels=tuple(pt.row_labels)))
         if rt.note:
             parsed.passages.append(Passage(f"{table_id}:note", doc_id, "note", (rt.title,), rt.note,
                                            rt.note_line or rt.line, page=rt.note_page or rt.page))
@@ -276,8 +276,11 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
     for k, st in enumerate(spaced_tables, start=len(raw_tables) + 1):
         facts, unaligned, columns = table_facts(st, department)
         table_id = f"{doc_id}:t{k}"
+        labels = tuple(dict.fromkeys(norm_label(strip_ordinal(seg.label)) for r in st.rows for seg in r.segments
+                                     if seg.label))
         parsed.tables.append(Table(table_id=table_id, doc_id=doc_id, title=st.title, unit=st.unit, line=st.line,
-                                   columns=tuple(columns), note=st.note, page=st.page, n_rows=len(st.rows)))
+                                   columns=tuple(columns), note=st.note, page=st.page, n_rows=len(st.rows),
+                                   row_labels=labels))
         if st.note:
             parsed.passages.append(Passage(f"{table_id}:note", doc_id, "note", (st.title,), st.note,
                                            st.rows[-1].line if st.rows else st.line, page=st.page))

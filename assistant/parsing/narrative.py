@@ -53,7 +53,7 @@ def extract_figures(paragraph: str, department: str = "", doc_year: int | None =
     for sent in split_sentences(paragraph):
         # "…为 1990.50 万元。其中：基本支出…" — the list refers to the previous sentence's amount
         lead = prev_amount if re.match(r"^\s*其中", sent) else ""
-        figs = _sentence_figures(sent, department, doc_year, lead)
+        figs = _sentence_figures(sent, department, doc_year, lead, prev_amount)
         out.extend(figs)
         amounts = [f.label for f in figs if f.role == "amount"]
         prev_amount = amounts[-1] if amounts else ""
@@ -88,7 +88,7 @@ def _clean_label(raw: str, department: str) -> str:
 
 
 def _sentence_figures(sent: str, department: str, doc_year: int | None,
-                      lead: str = "") -> list[NarrativeFigure]:
+                      lead: str = "", prev_subject: str = "") -> list[NarrativeFigure]:
     figs: list[NarrativeFigure] = []
     by = _BASE_YEAR.search(sent)
     base_year = None
@@ -99,6 +99,7 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
             base_year = doc_year - 1
     lead_total = lead  # the label of the amount a "其中" list refers to
     subject = ""  # the item the sentence is about, for clauses that only say 决算/预算数
+    amount_at: list[tuple[int, str]] = []  # (end position, label) of each amount, for 持平
     last_amount_label = ""
     last_change_label = ""
     prev_end = 0
@@ -156,6 +157,24 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
         part_of = lead_total if lead_total and lead_total != label else ""
         figs.append(NarrativeFigure(norm_label(label), value, num, unit, role, sent, whole=norm_label(part_of)))
         last_amount_label = label
+        amount_at.append((m.end(), label))
         if not lead_total and re.search(r"其中", sent[m.end():m.end() + 6]):
             lead_total = label
+    for m in re.finditer(r"(?:与|和|同|较|比)\s*(\d{4})\s*年度?(?:预算|决算|预算执行数)?(?:数)?\s*持平", sent):
+        clause = sent[:m.start()]
+        cut = max(clause.rfind(ch) for ch in "，,；;。")
+        subject = _clean_label(clause[cut + 1:], department)
+        before = [label for end, label in amount_at if end <= m.start()]
+        if (not subject or _GENERIC_LABEL.match(subject)) and (before or lead or prev_subject):
+            subject = before[-1] if before else (lead or prev_subject)
+        unit = next((f.unit for f in reversed(figs) if f.role == "amount"), "万元")
+        if subject:
+            figs.append(NarrativeFigure(norm_label(subject), 0.0, "0", unit, "change", sent,
+                                        base_year=int(m.group(1))))
+    as_of = re.search(r"(?:截至|截止|到)?\s*(20\d{2})\s*年(?:\s*\d{1,2}\s*月\s*\d{1,2}\s*日|期末|年末|末|底)", sent)
+    if as_of:
+        # "2022 年期末…共有车辆 27 辆": the figures are dated to that year
+        figs = [NarrativeFigure(f.label, f.value, f.value_text, f.unit, f.role, f.sentence, f.whole,
+                                int(as_of.group(1))) if f.role in ("amount", "count") and f.base_year is None
+                else f for f in figs]
     return figs

@@ -78,6 +78,7 @@ class ParsedTable:
     columns: list[tuple[str, ...]]
     facts: list[CellFact]
     n_rows: int
+    row_labels: list[str] = field(default_factory=list)
 
 
 def _is_data_row(cells: list[str]) -> bool:
@@ -143,7 +144,15 @@ def parse_table(raw: RawTable) -> ParsedTable:
         columns.extend(c for c in cols if c not in columns)
         facts.extend(fs)
         n_rows += len(body)
-    return ParsedTable(raw, columns, facts, n_rows)
+    labels = []
+    for r in raw.rows:
+        for c in r.cells:
+            c = c.strip()
+            if c and parse_amount(c) is None and not re.fullmatch(r"[\d\s]+", c) and len(c) <= 30:
+                n = norm_label(c)
+                if n and n not in labels:
+                    labels.append(n)
+    return ParsedTable(raw, columns, facts, n_rows, labels)
 
 
 def _all_short(row: RawRow) -> bool:
@@ -246,7 +255,7 @@ def _grid_facts(raw: RawTable, header: list[RawRow], body: list[RawRow]) -> tupl
     for ri, row in enumerate(bcells):
         line = body[ri].line
         page = body[ri].page
-        quote = " | ".join(x.strip() for x in row if x.strip())
+        quote = _row_quote(row)
         # carry down grouping text (一级/二级指标, project name) when a row leaves it empty
         row_has_code = any(row[c].strip() for c in code_cols)
         for c in sorted(text_cols | code_cols):
@@ -306,6 +315,15 @@ def _grid_facts(raw: RawTable, header: list[RawRow], body: list[RawRow]) -> tupl
                 col_path=tuple(norm_label(p) for p in path), is_total_row=bool(total), row_index=ri,
                 col_index=c, page=page))
     return columns, facts
+
+
+def _row_quote(cells: list[str]) -> str:
+    """The row as text: cells joined by " | ", an empty cell between filled ones shown as "—" so the
+    reader can tell the columns apart."""
+    filled = [i for i, c in enumerate(cells) if c.strip()]
+    if not filled:
+        return ""
+    return " | ".join(cells[i].strip() or "—" for i in range(filled[0], filled[-1] + 1))
 
 
 def _first_text(text_cols: set[int]) -> int | None:

@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS documents (
   sha256 TEXT, listed_tables TEXT);
 CREATE TABLE IF NOT EXISTS tables (
   table_id TEXT PRIMARY KEY, doc_id TEXT, title TEXT, unit TEXT, line INTEGER, page INTEGER,
-  columns TEXT, note TEXT, n_rows INTEGER);
+  columns TEXT, note TEXT, n_rows INTEGER, row_labels TEXT);
 CREATE TABLE IF NOT EXISTS facts (
   fact_id TEXT PRIMARY KEY, doc_id TEXT, source TEXT, label TEXT, value REAL, value_text TEXT,
   unit TEXT, line INTEGER, page INTEGER, quote TEXT, role TEXT, table_id TEXT, table_title TEXT,
@@ -64,10 +64,10 @@ class SQLiteFactStore:
             c.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)", (
                 document.doc_id, document.title, document.path, document.department, document.year,
                 document.kind, document.sha256, json.dumps(list(document.listed_tables), ensure_ascii=False)))
-            c.executemany("INSERT INTO tables VALUES (?,?,?,?,?,?,?,?,?)", [
+            c.executemany("INSERT INTO tables VALUES (?,?,?,?,?,?,?,?,?,?)", [
                 (t.table_id, t.doc_id, t.title, t.unit, t.line, t.page,
-                 json.dumps([list(x) for x in t.columns], ensure_ascii=False), t.note, t.n_rows)
-                for t in tables])
+                 json.dumps([list(x) for x in t.columns], ensure_ascii=False), t.note, t.n_rows,
+                 _j(t.row_labels)) for t in tables])
             c.executemany("INSERT INTO facts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [
                 (f.fact_id, f.doc_id, f.source, f.label, f.value, f.value_text, f.unit, f.line, f.page,
                  f.quote, f.role, f.table_id, f.table_title, _j(f.row_path), f.code, f.code_kind,
@@ -126,14 +126,14 @@ class SQLiteFactStore:
                 for r in self._conn.execute(sql, args)]
 
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]:
-        sql = "SELECT table_id, doc_id, title, unit, line, columns, note, page, n_rows FROM tables"
+        sql = "SELECT table_id, doc_id, title, unit, line, columns, note, page, n_rows, row_labels FROM tables"
         args: list = []
         if doc_ids is not None:
             ids = list(doc_ids)
             sql += f" WHERE doc_id IN ({','.join('?' * len(ids))})"
             args = ids
-        return [Table(r[0], r[1], r[2], r[3], r[4], tuple(tuple(c) for c in json.loads(r[5])), r[6], r[7], r[8])
-                for r in self._conn.execute(sql + " ORDER BY doc_id, line", args)]
+        return [Table(r[0], r[1], r[2], r[3], r[4], tuple(tuple(c) for c in json.loads(r[5])), r[6], r[7], r[8],
+                      tuple(json.loads(r[9] or "[]"))) for r in self._conn.execute(sql + " ORDER BY doc_id, line", args)]
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (documents, tables, facts, passages)."""

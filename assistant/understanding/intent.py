@@ -122,6 +122,8 @@ def parse_intent(text: str) -> Intent:
         op = "min"
     elif it.codes and re.search(r"是什么|是啥|什么科目|哪个科目|指什么|是哪", t):
         op = "code"
+    elif re.search(r"哪天|哪一天|什么时候|何时|日期|几月几[日号]|发布时间|公布时间|落款", t):
+        op = "date"
     elif re.search(r"为什么|为何|原因|怎么会|为啥", t):
         op = "explain"
     elif re.search(r"用于|用途|用在|用来|干什么|做什么|花在", t) and not re.search(r"多少", t):
@@ -130,6 +132,8 @@ def parse_intent(text: str) -> Intent:
         op = "definition"
     elif re.search(r"哪些|包括什么|包含什么|有什么|明细|清单|列出", t):
         op = "list"
+    elif re.search(r"(下降|增长|减少|增加|上升|降低)了?(百分之几|多少%|几%|百分之多少|多少个百分点)", t):
+        op = "change"
     elif re.search(r"完成率|执行率|完成(?:了)?(?:年初)?预算|预算完成|执行(?:了)?(?:年初)?预算", t):
         op = "completion"
     elif re.search(r"占比|比例|比重|百分比|百分之|占.{0,20}(多少|几)|占.{0,12}%|share|percent", t):

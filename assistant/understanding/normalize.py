@@ -72,7 +72,8 @@ def _cn_number(m: re.Match) -> str:
 
 def normalize_question(text: str) -> str:
     """The question in canonical form for matching (see module docstring). Pure; no I/O."""
-    t = to_simplified(text or "")
+    t = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text or "")  # terminal escape sequences
+    t = to_simplified(t)
     t = to_halfwidth(t)
     t = "".join(ch for ch in t if ch == "\n" or unicodedata.category(ch)[0] != "C")
     t = _YEAR_CN.sub(_cn_year, t)
