@@ -156,3 +156,28 @@ def test_near_misses_are_not_answered_with_another_item(seed_assistant, question
     a = seed_assistant.ask(question)
     assert a.answer.startswith(start)
     assert "445.70" not in a.answer
+
+
+@pytest.mark.parametrize("question, start", [
+    # each was once answered with another item's figure or wrongly refused
+    ("一般公共预算收入是多少", "一般公共预算收入 1990.50 万元"),        # not 一般公共服务支出 1,624.50
+    ("What is the total three public expenses budget?", "三公经费预算 25.50 万元"),
+    ("北京市财政局三公经费", "未找到：已载入的文件中没有“北京市财政局”的预算公开文件"),
+    ("年终结转结余是多少", "未找到：文件中“年终结转结余”没有对应的数字"),   # not 结转结余率 ≤15%
+    ("2023年部门预算是哪天公布的", "文件所署日期为 2023年2月16日"),
+    ("党工委办公室工作经费和刊物印刷费合计多少", "党工委办公室工作经费、刊物印刷费合计 110.00 万元"),
+    ("公务接待费比去年增长多少", "公务接待费 3.50 万元[1]，与2022年持平（变化 0）"),
+    ("2022年三公经费是多少", "2022年三公经费预算为 25.50 万元"),
+    ("2022年期末有多少辆车", "共有车辆 27 辆[1]（2022年数）"),
+    ("收支总计下降了百分之几", "收、支总计比2022年减少 424.25 万元[1]，下降 17.57%"),
+    ("项目支出预算一共有几个项目", "项目支出预算表共列 7 个：党工委办公室工作经费 65.00 万元"),
+])
+def test_fresh_eyes_findings(seed_assistant, question, start):
+    assert seed_assistant.ask(question).answer.startswith(start)
+
+
+def test_control_sequences_and_sql_text(seed_assistant):
+    assert seed_assistant.ask("三公\x1b[31m经费\x07是多少").answer.startswith("三公经费预算 25.50 万元")
+    a = seed_assistant.ask("'; DROP TABLE facts; --")
+    assert a.kind == "out_of_scope" and len(a.parts) == 1
+    assert seed_assistant.store.counts()["facts"] == 362
