@@ -81,7 +81,8 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     """Start the Gradio chat (builds the index first if missing)."""
     from .web.ui import launch
 
-    launch(_settings(index), host=host, port=port)
+    _progress(f"预算公开问答：正在打开索引（首次运行会先从 corpus/ 建立索引），随后在 http://{host}:{port} 提供服务")
+    launch(_settings(index), host=host, port=port, progress=_progress)
 
 
 @app.command()

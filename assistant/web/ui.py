@@ -305,17 +305,16 @@ def _prepare_environment(settings: Settings) -> None:
         os.environ["GRADIO_TEMP_DIR"] = str(tmp)
 
 
-def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Open the assistant (building the index if missing), build the page and serve it (blocks).
-
-    Never creates a public share link; telemetry is off.
+def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progress=None) -> None:
+    """Open the assistant (building the index if missing, reporting to ``progress(str)``), build the
+    page and serve it (blocks). Never creates a public share link; telemetry is off.
     """
     _prepare_environment(settings)
     from assistant.engine import Assistant  # imported here: heavy, and only needed to serve
 
     logger.info("opening index at %s (building it from %s if missing)",
                 settings.index_dir, settings.corpus_dir)
-    assistant = Assistant.open(settings, build_if_missing=True)
+    assistant = Assistant.open(settings, build_if_missing=True, progress=progress or logger.info)
     demo = build_ui(assistant)
     logger.info("serving %s on http://%s:%s", PAGE_TITLE, host, port)
     demo.launch(share=False, server_name=host, server_port=port, ssr_mode=False)
