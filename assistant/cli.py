@@ -64,7 +64,7 @@ def ask(question: Optional[str] = typer.Argument(None, help="问题；省略时�
             out = ans.to_dict()
         except BudgetQAError as exc:
             out = {"question": q, "answer": str(exc), "kind": "not_found", "facts": [], "citations": [],
-                   "formula": "", "parts": []}
+                   "formula": "", "chart": None, "parts": []}
         if json_out:
             print(json.dumps(out, ensure_ascii=False), flush=True)
         else:

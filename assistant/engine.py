@@ -61,10 +61,84 @@ class Assistant:
             if not build_if_missing:
                 raise IndexMissingError(f"索引不存在：{settings.index_dir}（先运行 budget-qa ingest）")
             from .ingest import ingest
+            from .uploads import uploads_dir
 
-            ingest([settings.corpus_dir], settings, progress=progress)
+            sources = [settings.corpus_dir] + ([uploads_dir(settings)] if any(uploads_dir(settings).glob("*.*")) else [])
+            ingest(sources, settings, progress=progress)
             gen = current_generation(settings.index_dir)
         return cls(settings, gen)
+
+    def reload(self) -> None:
+        """Switch to the index generation published last (after an ingest); conversations are kept."""
+        from .store.facts import SQLiteFactStore
+
+        gen = current_generation(self.settings.index_dir)
+        with self._lock:
+            if gen is None or gen == self.generation:
+                return
+            old = self.store
+            self.generation, self.store, self._retriever = gen, SQLiteFactStore(gen / "facts.sqlite"), None
+            self._answerers = self._build_answerers()
+            old.close()
+
+    def add_document(self, name: str, data: bytes, progress=None):
+        """Check, keep (``data/uploads``) and ingest an uploaded disclosure, then serve it.
+
+        Returns the ingest summary of the document (tables, facts, passages, warnings). Raises
+        IngestError with a Chinese message, leaving the index unchanged, for a rejected file.
+        """
+        from .ingest import ingest
+        from .uploads import store_upload
+
+        path = store_upload(self.settings, name, data)
+        try:
+            report = ingest([path], self.settings, progress=progress)
+        except Exception:
+            path.unlink(missing_ok=True)
+            raise
+        self.reload()
+        return report.documents[0]
+
+    @property
+    def feedback(self):
+        """The feedback store in the application database (``data/app.sqlite``)."""
+        from .feedback import FeedbackStore
+
+        if getattr(self, "_feedback", None) is None:
+            self._feedback = FeedbackStore(self.settings.data_dir / "app.sqlite")
+        return self._feedback
+
+    def table_view(self, table_id: str) -> dict | None:
+        """A table rebuilt from its facts for display: {"table_id", "doc_id", "title", "unit", "line",
+        "page", "columns": [header path text per column index], "column_index": [col_index…],
+        "rows": [{"line", "label", "code", "cells": {col_index: value_text}}]} (None if unknown)."""
+        table = next((t for t in self.store.tables() if t.table_id == table_id), None)
+        if table is None:
+            return None
+        facts = [f for f in self.store.facts([table.doc_id]) if f.table_id == table_id]
+        cols: dict[int, str] = {}
+        rows: dict[int, dict] = {}
+        for f in facts:
+            cols.setdefault(f.col_index, " > ".join(f.col_path) or "指标值")
+            row = rows.setdefault(f.row_index, {"line": f.line, "label": f.label or ("合计" if f.is_total_row else ""),
+                                                "code": f.code, "cells": {}})
+            row["cells"][f.col_index] = f.value_text
+        order = sorted(cols)
+        return {"table_id": table_id, "doc_id": table.doc_id, "title": table.title, "unit": table.unit,
+                "line": table.line, "page": table.page, "columns": [cols[c] for c in order], "column_index": order,
+                "rows": [rows[k] for k in sorted(rows)], "note": table.note}
+
+    def passage_view(self, doc_id: str, line: int) -> dict | None:
+        """The section around a cited line: {"doc_id", "section", "paragraphs": [{"line", "text"}],
+        "line"} with the paragraphs of the cited one's section (None if unknown)."""
+        passages = self.store.passages([doc_id])
+        hit = next((p for p in passages if p.line == line), None) or next(
+            (p for p in reversed(passages) if p.line <= line), None)
+        if hit is None:
+            return None
+        same = [p for p in passages if p.section_path == hit.section_path and p.kind == hit.kind]
+        return {"doc_id": doc_id, "section": " > ".join(hit.section_path), "line": hit.line,
+                "paragraphs": [{"line": p.line, "text": p.text} for p in same]}
 
     @staticmethod
     def _rebuild(settings: Settings, gen: Path, progress) -> Path | None:
@@ -119,14 +193,23 @@ class Assistant:
     def documents(self) -> list[Document]:
         return [a.doc for a in self._answerers.values()]
 
-    def example_questions(self) -> list[str]:
-        """A few questions that fit the loaded documents."""
-        qs = ["项目支出占比多少？", "三公经费是多少？", "什么是机关运行经费？", "哪个项目的预算最多？",
-              "机关运行经费比上年减少了多少？"]
-        if len(self._answerers) > 1:
-            d = self.documents()[0]
-            qs.append(f"{d.department}{d.year or ''}年三公经费是多少？")
-        return qs
+    def example_questions(self, limit: int = 6) -> list[str]:
+        """Questions the loaded documents answer (candidates are tried; unanswerable ones dropped)."""
+        candidates = ["项目支出占比多少？", "三公经费是多少？", "什么是机关运行经费？", "哪个项目的预算最多？",
+                      "三公经费构成", "机关运行经费比上年减少了多少？", "政府采购预算是多少？", "共有多少辆车？"]
+        docs = self.documents()
+        if len(docs) > 1:
+            candidates = [f"{d.department}{d.year or ''}年三公经费是多少？" for d in docs[:3]] + candidates
+        out = []
+        for q in candidates:
+            try:
+                if self.ask(q).kind not in ("not_found", "out_of_scope"):
+                    out.append(q)
+            except Exception:  # an example that fails is simply not offered
+                log.exception("example question failed: %s", q)
+            if len(out) >= limit:
+                break
+        return out
 
     def ask(self, question: str, conversation: str | None = None, scope: list[str] | None = None) -> Answer:
         """Answer one turn. ``conversation`` ids share context between turns; ``scope`` restricts

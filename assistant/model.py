@@ -131,6 +131,9 @@ class Citation:
     line: int
     page: int | None = None
     kind: str = "table"  # "table" | "passage"
+    #: for table citations: the table and the column index of the cited cell (for highlighting)
+    table_id: str = ""
+    column: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +163,8 @@ class AnswerPart:
     facts: list[FactRef] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     formula: str = ""
+    #: breakdown data for a chart: {"title", "unit", "items": [[label, value], …]} or None
+    chart: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +174,7 @@ class AnswerPart:
             "facts": [f.to_dict() for f in self.facts],
             "citations": [c.to_dict() for c in self.citations],
             "formula": self.formula,
+            "chart": self.chart,
         }
 
 
@@ -194,8 +200,9 @@ class Answer(AnswerPart):
                     cites.append(c)
         text = parts[0].answer if len(parts) == 1 else "\n".join(p.answer for p in parts)
         formula = "；".join(p.formula for p in parts if p.formula)
+        chart = next((p.chart for p in parts if p.chart), None)
         return cls(question=question, answer=text, kind=parts[0].kind, facts=facts,
-                   citations=cites, formula=formula, parts=list(parts))
+                   citations=cites, formula=formula, chart=chart, parts=list(parts))
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()

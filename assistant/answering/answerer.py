@@ -212,8 +212,10 @@ class DocumentAnswerer:
 
     # ------------------------------------------------------------------ citations
     def citation(self, f: Fact) -> Citation:
-        kind = "passage" if f.source == "narrative" else "table"
-        return Citation(self.doc.doc_id, self.doc.title, f.locator, f.quote, f.line, f.page, kind)
+        if f.source == "narrative":
+            return Citation(self.doc.doc_id, self.doc.title, f.locator, f.quote, f.line, f.page, "passage")
+        return Citation(self.doc.doc_id, self.doc.title, f.locator, f.quote, f.line, f.page, "table",
+                        f.table_id, f.col_index)
 
     def passage_citation(self, p: Passage, quote: str | None = None) -> Citation:
         loc = " > ".join(p.section_path) or self.doc.title
@@ -499,7 +501,8 @@ class DocumentAnswerer:
             refs.append(FactRef(whole, text, unit, "计算", self.doc.doc_id))
             context["subject"] = q
             return AnswerPart(intent.text, f"文件未直接给出{whole}合计，按其组成部分相加：{whole} {text} {unit}"
-                              f"（{'；'.join(bits)}；{formula}）。", "computed", refs, cites, formula)
+                              f"（{'；'.join(bits)}；{formula}）。", "computed", refs, cites, formula,
+                              chart=_chart(whole, [p for _, p in parts]))
         return None
 
     def _figure_text(self, it: Item, intent: Intent, reg: TurnCitations):
@@ -713,8 +716,9 @@ class DocumentAnswerer:
         """The set a ranking or list question is about: the lexicon's parts of a named whole, the
         rows of the table a word names (项目 → 项目支出 table), or the best-matching table's rows."""
         canon = q
+        core = re.sub(r"结构|构成|组成|分布|情况|的", "", _match_form(canon))
         for whole, kids in self.lex.children.items():
-            if whole in _match_form(canon):
+            if whole in _match_form(canon) or (core and re.sub(r"合计$|总计$", "", whole) == core):
                 out = []
                 for k in kids:
                     its = self.items(k, intent, roles=("amount",))
@@ -781,7 +785,8 @@ class DocumentAnswerer:
                     c = self.citation(f)
                     reg.add(c)
                     cites.append(c)
-        return AnswerPart(intent.text, ans, "computed", refs, cites, f"按金额{'升序' if ascending else '降序'}排序")
+        return AnswerPart(intent.text, ans, "computed", refs, cites, f"按金额{'升序' if ascending else '降序'}排序",
+                          chart=_chart(_strip_year(name), order))
 
     def _op_list(self, intent, q, reg, context) -> AnswerPart | None:
         name, items = self._ranked(intent, q, context)
@@ -795,8 +800,9 @@ class DocumentAnswerer:
             cites.append(c)
             bits.append(f"{x.label} {x.value_text} {x.unit}[{n}]")
             refs.append(FactRef(x.label, x.value_text, x.unit, f.locator, f.doc_id))
-        ans = f"{_strip_year(name)}共列 {len(items)} 项：" + "；".join(bits) + "。"
-        return AnswerPart(intent.text, ans, "list", refs, cites)
+        head = f"{name}由 {len(items)} 项组成：" if name in self.lex.children else f"{_strip_year(name)}共列 {len(items)} 项："
+        ans = head + "；".join(bits) + "。"
+        return AnswerPart(intent.text, ans, "list", refs, cites, chart=_chart(_strip_year(name), items))
 
     # passages --------------------------------------------------------------
     def _candidates(self, query: str, kinds: tuple[str, ...], k: int = 6) -> list[Passage]:
@@ -876,6 +882,14 @@ class DocumentAnswerer:
         n = reg.add(c)
         context["subject"] = subject
         return AnswerPart(intent.text, f"{quote.strip()}[{n}]", "passage", [], [c])
+
+
+def _chart(title: str, items: list[Item]) -> dict | None:
+    """Breakdown data drawn from the same facts as the answer (one unit), for a bar/pie chart."""
+    units = {i.unit for i in items}
+    if len(items) < 2 or len(units) != 1:
+        return None
+    return {"title": title, "unit": units.pop(), "items": [[i.label, float(i.value)] for i in items]}
 
 
 def _qualifier_conflict(q: str, label: str) -> bool:

@@ -130,7 +130,7 @@ def parse_intent(text: str) -> Intent:
         op = "usage"
     elif re.search(r"什么是|是什么意思|什么意思|是指什么|指什么|的含义|含义|什么叫|定义|解释一下|是指|指的是|是啥", t) and not re.search(r"多少", t):
         op = "definition"
-    elif re.search(r"哪些|包括什么|包含什么|有什么|明细|清单|列出", t):
+    elif re.search(r"哪些|包括什么|包含什么|有什么|明细|清单|列出|结构|构成|组成|分布", t):
         op = "list"
     elif re.search(r"(下降|增长|减少|增加|上升|降低)了?(百分之几|多少%|几%|百分之多少|多少个百分点)", t):
         op = "change"
