@@ -129,6 +129,40 @@ def check(paths: list[Path] = typer.Argument(..., help="文档或文件夹（.tx
     raise typer.Exit(2 if errors else 1 if findings else 0)
 
 
+@app.command("eval")
+def evaluate(gold: list[Path] = typer.Argument(..., help="金标准文件（.jsonl，格式同 ../shared/eval）"),
+             index: Optional[Path] = typer.Option(None, "--index", help="索引目录"),
+             baseline: bool = typer.Option(True, "--baseline/--no-baseline",
+                                           help="同时评测朴素 LangChain RAG 基线（同一嵌入模型、同一批文档）")) -> None:
+    """Grade gold files: per-kind accuracy, every failure (expected vs given), and the baseline
+    side by side. Exit code 1 when any case fails."""
+    from .embedding import make_embedder
+    from .engine import Assistant
+    from .evaluation import LangChainBaseline, load_gold, run_assistant, run_baseline, summary_table
+
+    s = _settings(index)
+    assistant = Assistant.open(s, build_if_missing=True, progress=_progress)
+    failed = 0
+    base_model = None
+    for path in gold:
+        cases = load_gold(path)
+        ours = run_assistant(assistant, cases)
+        rows = None
+        if baseline:
+            if base_model is None:
+                paths = [Path(d.path) for d in assistant.documents() if Path(d.path).is_file()]
+                base_model = LangChainBaseline(paths, make_embedder(s.embedder))
+            rows = run_baseline(base_model, cases)
+        print(f"## {path.name}: {sum(r.passed for r in ours)} passed, {sum(not r.passed for r in ours)} failed")
+        print(summary_table(ours, rows))
+        for r in ours:
+            if not r.passed:
+                failed += 1
+                print(f"FAIL {r.case_id} {r.question} -> {'; '.join(r.reasons)} | got: {r.answer[:160]!r}")
+        print()
+    raise typer.Exit(1 if failed else 0)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
