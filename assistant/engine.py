@@ -219,7 +219,7 @@ class Assistant:
             raise QuestionError("问题为空，请输入要查询的内容，例如“项目支出占比多少？”")
         if len(raw) > self.settings.max_question_chars:
             raise QuestionError(f"问题过长（{len(raw)} 字），请精简到 {self.settings.max_question_chars} 字以内。")
-        ctx = self._contexts.setdefault(conversation, {}) if conversation else {}
+        ctx = self._context(conversation) if conversation else {}
         text = normalize_question(raw)
         if re.search(r"[A-Za-z]{3,}", text):
             text = self.lexicon.translate_english(text)
@@ -240,6 +240,17 @@ class Assistant:
         return Answer.combine(raw, parts)
 
     # ------------------------------------------------------------------ internals
+    #: conversations kept (least recently used beyond this are forgotten)
+    MAX_CONVERSATIONS = 5000
+
+    def _context(self, conversation: str) -> dict:
+        with self._lock:
+            ctx = self._contexts.pop(conversation, None) or {}
+            self._contexts[conversation] = ctx  # most recent last (dicts keep insertion order)
+            while len(self._contexts) > self.MAX_CONVERSATIONS:
+                self._contexts.pop(next(iter(self._contexts)))
+            return ctx
+
     def _scope_by_question(self, text: str, answerers: list[DocumentAnswerer], ctx: dict
                            ) -> tuple[list[DocumentAnswerer], str]:
         """Documents the question names, and the question with the naming words removed.

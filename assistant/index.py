@@ -46,6 +46,12 @@ def new_generation(index_dir: Path, fresh: bool = False) -> Path:
     """An unpublished generation folder: a copy of the current one if it exists (unless ``fresh``)."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
+    # generations left by an ingest that was killed before publishing are garbage (the caller holds
+    # the ingest lock, so no other ingest is writing one now)
+    current = current_generation(index_dir)
+    for stale in index_dir.glob("gen-*"):
+        if stale.is_dir() and stale != current:
+            shutil.rmtree(stale, ignore_errors=True)
     gen = index_dir / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     cur = None if fresh else current_generation(index_dir)
     if cur is not None:

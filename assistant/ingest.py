@@ -84,15 +84,45 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
     for i, f in enumerate(files, start=1):
         say(f"[{i}/{len(files)}] 解析 {f.name}")
         parsed.append(parse_file(f, ids[f]))
-    gen = new_generation(settings.index_dir, fresh=fresh)
-    try:
-        report = _write(gen, parsed, settings, say, embedder)
-        stamp(gen)
-        publish(settings.index_dir, gen)
-    except BaseException:
-        discard(gen)
-        raise
+    with _ingest_lock(settings):
+        gen = new_generation(settings.index_dir, fresh=fresh)
+        try:
+            report = _write(gen, parsed, settings, say, embedder)
+            stamp(gen)
+            publish(settings.index_dir, gen)
+        except BaseException:
+            discard(gen)
+            raise
     return report
+
+
+#: Seconds a second ingest waits for the first one (BUDGET_QA_INGEST_WAIT overrides).
+INGEST_WAIT_SECONDS = 600
+
+
+def _ingest_lock(settings: Settings):
+    """One ingest at a time per index: a second one waits, then fails with a clear message."""
+    import os
+
+    from filelock import FileLock, Timeout
+
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(settings.index_dir / ".ingest.lock"))
+    wait = float(os.environ.get("BUDGET_QA_INGEST_WAIT", INGEST_WAIT_SECONDS))
+
+    class _Guard:
+        def __enter__(self):
+            try:
+                lock.acquire(timeout=wait)
+            except Timeout as exc:
+                raise IngestError(f"另一个入库任务正在进行（已等待 {wait:.0f} 秒），请稍后再试") from exc
+            return self
+
+        def __exit__(self, *exc):
+            lock.release()
+            return False
+
+    return _Guard()
 
 
 def _write(gen: Path, parsed: list[ParsedDocument], settings: Settings, say: Progress, embedder) -> IngestReport:

@@ -1,0 +1,136 @@
+"""Nothing lost: a killed ingest, concurrent ingests, bad documents and bad questions leave the
+index answering exactly as before (real files, real processes)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import PROJECT_ROOT, SEED
+from .test_cli import run
+
+SANGONG = "三公经费预算是多少？"
+
+
+@pytest.fixture()
+def index(tmp_path, data_dir):
+    idx = tmp_path / "idx"
+    r = run(["ingest", str(SEED), "--index", str(idx)])
+    assert r.returncode == 0, r.stderr
+    return idx
+
+
+def answer(idx: Path) -> str:
+    return run(["ask", SANGONG, "--json", "--index", str(idx)]).stdout
+
+
+def current(idx: Path) -> str:
+    return (idx / "CURRENT").read_text()
+
+
+def test_sigkill_mid_ingest_leaves_the_previous_index(index, tmp_path):
+    before, gen = answer(index), current(index)
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    from synth import generate
+
+    docs = generate(SEED, tmp_path / "many", 30)  # long enough to be killed while embedding
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "ingest", str(tmp_path / "many"), "--index", str(index)],
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "BUDGET_QA_DATA": str(tmp_path / "fresh-data")})  # cold embedding cache
+    deadline = time.time() + 120
+    for line in proc.stdout:
+        if "向量化" in line or time.time() > deadline:
+            break  # writing the new generation now
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert current(index) == gen
+    assert answer(index) == before
+    assert len(docs) == 30
+    # the next ingest cleans the half-written generation and publishes normally
+    r = run(["ingest", str(SEED), "--index", str(index)])
+    assert r.returncode == 0
+    assert len(list(index.glob("gen-*"))) == 1
+
+
+def test_second_ingest_waits_then_fails_clearly(index, tmp_path):
+    from filelock import FileLock
+
+    with FileLock(str(index / ".ingest.lock")):
+        r = subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", str(SEED), "--index", str(index)],
+                           cwd=PROJECT_ROOT, capture_output=True, text=True,
+                           env={**os.environ, "BUDGET_QA_INGEST_WAIT": "1"})
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == "错误：另一个入库任务正在进行（已等待 1 秒），请稍后再试"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.txt", b"", "错误：文件为空：empty.txt"),
+    ("binary.txt", bytes(range(256)) * 40, "错误：文件不是文本（含二进制内容）：binary.txt"),
+    ("latin.txt", "Caf\xe9 na\xefve r\xe9sum\xe9 ".encode("latin-1") * 50 + b"\xff\xfe\xfd",
+     "错误：无法识别文件编码（既不是 UTF-8 也不是 GBK/GB18030）：latin.txt"),
+    ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog", "错误：无法读取 PDF（文件损坏或已加密）：broken.pdf"),
+    ("notes.docx", b"PK\x03\x04", "错误：不支持的文件类型 .docx：notes.docx（支持 .txt、.pdf）"),
+])
+def test_bad_documents_change_nothing(index, tmp_path, name, content, message):
+    before, gen = answer(index), current(index)
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    r = run(["ingest", str(bad), "--index", str(index)])
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == message
+    assert current(index) == gen and answer(index) == before
+
+
+def test_oversized_file_is_refused_by_the_cap_without_reading_it(index, tmp_path):
+    from assistant.parsing.reader import MAX_FILE_BYTES
+
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as fh:  # sparse: 50 MB on disk costs nothing
+        fh.truncate(50 * 1024 * 1024)
+    r = run(["ingest", str(big), "--index", str(index)])
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == f"错误：文件过大：big.txt（50 MB，上限 {MAX_FILE_BYTES // 2**20} MB）"
+
+
+def test_document_without_tables_is_narrative_with_a_warning(index, tmp_path):
+    doc = tmp_path / "notice.txt"
+    doc.write_text("2024年度某某局部门预算说明\n一、收入支出预算总体情况\n某某局2024年收入总计120.00万元，支出总计120.00万元。\n",
+                   encoding="utf-8")
+    r = run(["ingest", str(doc), "--index", str(index)])
+    assert r.returncode == 0
+    assert "notice: 0 张表, 2 个数字, 1 个段落  警告：未识别到表格：已按叙述文本入库" in r.stdout
+
+
+def test_same_file_name_in_two_folders(index, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "budget.txt").write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    r = run(["ingest", str(tmp_path / "a"), str(tmp_path / "b"), "--index", str(index)])
+    assert r.returncode == 0
+    ids = sorted(l.split(":")[0] for l in r.stdout.splitlines() if "张表" in l)
+    assert ids == ["a-budget", "b-budget"]
+
+
+@pytest.mark.parametrize("question, expect", [
+    ("", "问题为空"), ("   \t ", "问题为空"), ("三" * 10000, "问题过长（10000 字）"),
+    ("'; DROP TABLE facts; --", "这个问题与已载入的预算公开文件无关"),
+    ("<img src=x onerror=alert(1)>三公经费", "三公经费预算 25.50 万元"),
+    ("三公经费💰是多少😀", "三公经费预算 25.50 万元"),
+    ("三公经费 (sangong jingfei) 是多少？", "三公经费预算 25.50 万元"),
+])
+def test_bad_questions_are_answered_or_refused_cleanly(seed_assistant, question, expect):
+    from assistant.errors import QuestionError
+
+    try:
+        text = seed_assistant.ask(question).answer
+    except QuestionError as exc:
+        text = str(exc)
+    assert expect in text
+    assert seed_assistant.store.counts() == {"documents": 1, "tables": 11, "facts": 362, "passages": 49}
