@@ -307,14 +307,26 @@ def _prepare_environment(settings: Settings) -> None:
 
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progress=None) -> None:
     """Open the assistant (building the index if missing, reporting to ``progress(str)``), build the
-    page and serve it (blocks). Never creates a public share link; telemetry is off.
+    page and serve it (blocks) with uvicorn: one FastAPI app holding the HTTP API
+    (:mod:`assistant.web.api`, under ``/api/``) and the chat page mounted at "/". Never creates a
+    public share link; telemetry is off.
     """
     _prepare_environment(settings)
+    import fastapi
+    import gradio as gr
+    import uvicorn
+
     from assistant.engine import Assistant  # imported here: heavy, and only needed to serve
+    from assistant.web.api import ASK_LOCK, build_api
 
     logger.info("opening index at %s (building it from %s if missing)",
                 settings.index_dir, settings.corpus_dir)
     assistant = Assistant.open(settings, build_if_missing=True, progress=progress or logger.info)
     demo = build_ui(assistant)
-    logger.info("serving %s on http://%s:%s", PAGE_TITLE, host, port)
-    demo.launch(share=False, server_name=host, server_port=port, ssr_mode=False)
+    # no Swagger page (it would load its scripts from a CDN); the schema is at /api/openapi.json
+    app = fastapi.FastAPI(title=PAGE_TITLE, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.include_router(build_api(assistant, lock=ASK_LOCK))  # before the mount: "/" takes the rest
+    app = gr.mount_gradio_app(app, demo, path="/", server_name=host, server_port=port, ssr_mode=False,
+                              show_error=False)
+    logger.info("serving %s on http://%s:%s (HTTP API under /api/)", PAGE_TITLE, host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
