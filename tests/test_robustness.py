@@ -134,3 +134,25 @@ def test_bad_questions_are_answered_or_refused_cleanly(seed_assistant, question,
         text = str(exc)
     assert expect in text
     assert seed_assistant.store.counts() == {"documents": 1, "tables": 11, "facts": 362, "passages": 49}
+
+
+def test_logs_never_contain_documents(tmp_path, data_dir, caplog):
+    """Ingest and answer with every logger at DEBUG: no record carries a paragraph of the document."""
+    import logging
+
+    from assistant.config import Settings
+    from assistant.engine import Assistant
+    from assistant.ingest import ingest
+    from assistant.parsing.document import parse_file
+
+    caplog.set_level(logging.DEBUG)
+    s = Settings.from_env().with_(index_dir=tmp_path / "idx", data_dir=data_dir)
+    ingest([SEED], s)
+    a = Assistant.open(s, build_if_missing=False)
+    for q in ("什么是三公经费", "机关运行经费为什么下降", "项目支出占比多少"):
+        a.ask(q)
+    paragraphs = [p.text for p in parse_file(SEED).passages if len(p.text) >= 40]
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages
+    assert not [m for m in messages if any(p[:40] in m for p in paragraphs)]
+    assert max(len(m) for m in messages) < 400
