@@ -121,19 +121,21 @@ class Assistant:
         for f in facts:
             cols.setdefault(f.col_index, " > ".join(f.col_path) or "指标值")
             row = rows.setdefault(f.row_index, {"line": f.line, "label": f.label or ("合计" if f.is_total_row else ""),
-                                                "code": f.code, "cells": {}})
+                                                "code": f.code, "row_path": list(f.row_path), "cells": {}})
             row["cells"][f.col_index] = f.value_text
         order = sorted(cols)
         return {"table_id": table_id, "doc_id": table.doc_id, "title": table.title, "unit": table.unit,
                 "line": table.line, "page": table.page, "columns": [cols[c] for c in order], "column_index": order,
                 "rows": [rows[k] for k in sorted(rows)], "note": table.note}
 
-    def passage_view(self, doc_id: str, line: int) -> dict | None:
+    def passage_view(self, doc_id: str, line: int, quote: str = "") -> dict | None:
         """The section around a cited line: {"doc_id", "section", "paragraphs": [{"line", "text"}],
-        "line"} with the paragraphs of the cited one's section (None if unknown)."""
+        "line"} with the paragraphs of the cited one's section (None if unknown). ``quote`` picks
+        the passage among several on one line (a web page flattened onto one line)."""
         passages = self.store.passages([doc_id])
-        hit = next((p for p in passages if p.line == line), None) or next(
-            (p for p in reversed(passages) if p.line <= line), None)
+        on_line = [p for p in passages if p.line == line]
+        hit = next((p for p in on_line if quote and quote[:30] in p.text), None) or (on_line[0] if on_line else None) \
+            or next((p for p in reversed(passages) if p.line <= line), None)
         if hit is None:
             return None
         same = [p for p in passages if p.section_path == hit.section_path and p.kind == hit.kind]

@@ -5,7 +5,10 @@ Browser tests (``-m browser``) need Chromium at /usr/bin/chromium
 """
 from __future__ import annotations
 
+import contextlib
+import html
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,9 +25,14 @@ from assistant.web.ui import (
     ChatHandlers,
     MSG_INTERNAL_ERROR,
     MSG_NO_SCOPE,
+    answer_plain_text,
+    chart_table,
     document_label,
     escape_markdown,
     render_answer_markdown,
+    render_passage_evidence,
+    render_table_evidence,
+    source_label,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -50,12 +58,67 @@ DOCS = [
 ]
 
 
-class FakeAssistant:
-    """Same methods as ``assistant.engine.Assistant``; records every ``ask`` call."""
+#: a hostile table and section, as ``table_view`` / ``passage_view`` would return them
+XSS_TABLE = {
+    "table_id": "t-x", "doc_id": "jy-office-2023", "title": '表<img src=x onerror="window.__xss = 4">',
+    "unit": "万元", "line": 10, "page": 3, "columns": ["合计", "<script>window.__xss = 5</script>"],
+    "column_index": [1, 2],
+    "rows": [{"line": 11, "label": "合计", "code": "", "cells": {1: "3.00", 2: "3.00"}},
+             {"line": 12, "label": "<b>项目</b>", "code": "201",
+              "cells": {1: "1.00", 2: '<img src=x onerror="window.__xss = 6">'}}],
+    "note": '注<svg onload="window.__xss = 7"></svg>',
+}
+XSS_SECTION = {
+    "doc_id": "jy-office-2023", "section": "第一部分 > <u>说明</u>", "line": 7,
+    "paragraphs": [{"line": 5, "text": "前文<iframe src=javascript:window.__xss=8>"},
+                   {"line": 7, "text": "前半句。" + XSS_QUOTE + "后半句。"}],
+}
 
-    def __init__(self, docs=DOCS):
+
+class FakeAssistant:
+    """Same methods as ``assistant.engine.Assistant``; records every ``ask`` call.
+
+    "证据" is answered with a table and a passage citation whose sources (``table_view``,
+    ``passage_view``) are hostile HTML, a formula and a chart; ``add_document`` rejects data
+    starting with a NUL byte like the engine rejects binary files.
+    """
+
+    def __init__(self, docs=DOCS, data_dir=None):
+        from types import SimpleNamespace
+
         self.docs = list(docs)
         self.calls: list[tuple[str, str | None, list[str] | None]] = []
+        self.settings = SimpleNamespace(data_dir=Path(data_dir)) if data_dir else None
+        self._feedback = None
+        self.uploads: list[tuple[str, bytes]] = []
+
+    @property
+    def feedback(self):
+        from assistant.feedback import FeedbackStore
+
+        if self._feedback is None:
+            self._feedback = FeedbackStore(self.settings.data_dir / "app.sqlite")
+        return self._feedback
+
+    def table_view(self, table_id):
+        return XSS_TABLE if table_id == "t-x" else None
+
+    def passage_view(self, doc_id, line, quote=""):
+        return XSS_SECTION if line == 7 else None
+
+    def add_document(self, name, data, progress=None):
+        from assistant.errors import IngestError
+        from assistant.ingest import DocumentSummary
+
+        if progress:
+            progress(f"[1/1] 解析 {name}")
+        if data.startswith(b"\0"):
+            raise IngestError(f"文件不是文本（含二进制内容）：{name}")
+        self.uploads.append((name, data))
+        doc = Document(doc_id="new-doc", title="新<b>文件</b>", path=name, department="新局", year=2018,
+                       kind="预算", sha256="3" * 64)
+        self.docs.append(doc)
+        return DocumentSummary("new-doc", doc.title, 0, 5, 7, warnings=["未识别到表格：已按叙述文本入库"])
 
     def documents(self) -> list[Document]:
         return list(self.docs)
@@ -69,6 +132,15 @@ class FakeAssistant:
             raise QuestionError("问题为空，请输入要查询的内容。")
         if question == "boom":
             raise RuntimeError("internal detail that must not reach the page")
+        if question == "证据":
+            part = AnswerPart(
+                question=question, answer="合计 3.00 万元。", kind="computed", formula="1.00 + 2.00 = 3.00",
+                citations=[Citation("jy-office-2023", "文件", '表<img src=x onerror="window.__xss = 9"> · 项目',
+                                    "201 | 项目 | 1.00", line=12, table_id="t-x", column=2),
+                           Citation("jy-office-2023", "文件", "第一部分 > 说明", XSS_QUOTE, line=7,
+                                    kind="passage")],
+                chart={"title": "<b>构成</b>", "unit": "万元", "items": [["甲<i>", 1.0], ["乙", 2.0]]})
+            return Answer.combine(question, [part])
         if question == "xss":
             part = AnswerPart(question=question, answer="见下方引文 <b>粗体</b>", kind="passage",
                               citations=[Citation("jy-office-2023", "文件 <i>标题</i>", "第一部分",
@@ -198,17 +270,21 @@ def test_handlers_scope_and_conversation():
     assert box == "" and pending == "项目支出占比多少"
     assert history == [{"role": "user", "content": "项目支出占比多少"}]
 
-    history, conv = h.reply(pending, history, None, [d.doc_id for d in DOCS])
+    history, conv, turns = h.reply(pending, history, None, [d.doc_id for d in DOCS])
     assert conv and fake.calls[-1] == ("项目支出占比多少", conv, None)  # all chosen -> scope None
     assert "9\\.39%" in history[-1]["content"] and "**来源**" in history[-1]["content"]
+    assert turns["current"] == 1 and turns["by_index"][1]["question"] == "项目支出占比多少"
+    assert h.current_answer(turns).kind == "ratio"
 
-    history, conv2 = h.reply("再问", history, conv, ["jy-office-2022f"])
+    history, conv2, turns = h.reply("再问", history, conv, ["jy-office-2022f"], turns)
     assert conv2 == conv and fake.calls[-1] == ("再问", conv, ["jy-office-2022f"])
+    assert turns["current"] == 2 and sorted(turns["by_index"]) == [1, 2]
 
     n_calls = len(fake.calls)
-    history, _ = h.reply("再问", history, conv, [])
+    history, _, turns = h.reply("再问", history, conv, [], turns)
     assert len(fake.calls) == n_calls  # nothing chosen: the assistant is not asked
     assert history[-1] == {"role": "assistant", "content": escape_markdown(MSG_NO_SCOPE)}
+    assert turns["current"] is None and h.current_answer(turns) is None  # not an answer
 
     chat, new_conv, box, pending = h.clear()
     assert chat == [] and box == "" and pending == "" and new_conv and new_conv != conv
@@ -218,10 +294,11 @@ def test_handlers_errors_become_plain_messages():
     h = ChatHandlers(FakeAssistant())
     _, history, pending = h.submit("   ", [])
     assert history == []  # no empty user bubble
-    history, _ = h.reply(pending, history, "c1", None)
+    history, _, turns = h.reply(pending, history, "c1", None)
     assert history[-1]["content"] == "问题为空，请输入要查询的内容。"
+    assert turns["current"] is None and not turns["by_index"]
 
-    history, _ = h.reply("boom", [], "c1", None)
+    history, _, _ = h.reply("boom", [], "c1", None)
     assert history[-1]["content"] == escape_markdown(MSG_INTERNAL_ERROR)
     assert "internal detail" not in history[-1]["content"]
 
@@ -243,6 +320,146 @@ def test_build_ui_is_a_blocks_without_analytics():
     assert demo.analytics_enabled is False
     assert demo.title == "预算公开问答"
     assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence panel, sources, chart, feedback, upload (no Gradio server)
+# ---------------------------------------------------------------------------------------------
+
+def _table_cite(line=12, column=2):
+    return Citation("d1", "文件", "表 · 项目", "201 | 项目 | 1.00", line=line, table_id="t-x", column=column)
+
+
+def test_table_evidence_marks_cited_row_and_cell_and_escapes():
+    page = render_table_evidence(XSS_TABLE, _table_cite())
+    assert '<tr class="bqa-cited-row" data-line="12">' in page
+    assert ('<td class="bqa-num bqa-cited-cell"><mark>&lt;img src=x onerror=&quot;window.__xss = 6&quot;&gt;'
+            '</mark></td>') in page
+    assert page.count("<mark>") == 1 and page.count("bqa-cited-row") == 1
+    assert "表&lt;img src=x onerror=&quot;window.__xss = 4&quot;&gt;" in page  # the title, as text
+    assert "单位：万元 · 第 3 页 · 表头在第 10 行 · 引用第 12 行" in page
+    assert "&lt;script&gt;" in page and "&lt;b&gt;项目&lt;/b&gt;" in page and "&lt;svg" in page
+    for tag in ("<img", "<script", "<svg", "<b>", "<iframe"):
+        assert tag not in page
+
+
+def test_table_evidence_groups_shared_header_and_folds_long_tables():
+    rows = [{"line": 100 + i, "label": f"项{i}", "code": "", "cells": {4: f"{i}.00", 5: "1.00"}} for i in range(60)]
+    view = {"title": "一般公共预算基本支出表", "unit": "万元", "line": 99, "page": None,
+            "columns": ["基本支出 > 人员经费", "基本支出 > 公用经费"], "column_index": [4, 5], "rows": rows}
+    page = render_table_evidence(view, _table_cite(line=140, column=4))
+    assert '<th colspan="2">基本支出</th>' in page and "<th>人员经费</th><th>公用经费</th>" in page
+    assert '<td class="bqa-num bqa-cited-cell"><mark>40.00</mark></td>' in page
+    shown = {int(x) for x in re.findall(r'data-line="(\d+)"', page)}
+    assert shown == {100} | set(range(134, 147))  # the first row and six rows around the cited one
+    assert page.count("……") == 2
+    # a citation without a column marks the row only; an unknown line shows the quote instead
+    assert "<mark>" not in render_table_evidence(view, _table_cite(line=140, column=None))
+    lost = render_table_evidence(view, _table_cite(line=7))
+    assert "未能在表中定位第 7 行" in lost and "<mark>201 | 项目 | 1.00</mark>" in lost
+
+
+def test_passage_evidence_marks_quote_in_its_section():
+    cite = Citation("d1", "文件", "第一部分 > 说明", XSS_QUOTE, line=7, kind="passage")
+    page = render_passage_evidence(XSS_SECTION, cite)
+    assert f"前半句。<mark>{html.escape(XSS_QUOTE)}</mark>后半句。" in page
+    assert "第一部分 &gt; &lt;u&gt;说明&lt;/u&gt;" in page and "前文&lt;iframe" in page
+    for tag in ("<img", "<script", "<u>", "<iframe"):
+        assert tag not in page
+    # whitespace in the quote or the source does not matter
+    view = {"section": "七、名词解释", "paragraphs": [{"line": 1, "text": "甲。"},
+                                                 {"line": 3, "text": "“三公”经费：是指 因公出国（境）费\n和公务接待费。"}]}
+    cite = Citation("d1", "文件", "七、名词解释", "“三公”经费：是指因公出国（境）费和公务接待费。", line=3, kind="passage")
+    assert "<mark>“三公”经费：是指 因公出国（境）费\n和公务接待费。</mark>" in render_passage_evidence(view, cite)
+    # a quote not in the returned section (one-line web pages) is shown alone
+    cite = Citation("d1", "文件", "九、其他 > （一）机关运行经费", "经费支出255.3万元", line=3, kind="passage")
+    alone = render_passage_evidence(view, cite)
+    assert "<mark>经费支出255.3万元</mark>" in alone and "甲。" not in alone and "（一）机关运行经费" in alone
+
+
+def test_source_labels_plain_text_and_chart_data():
+    h = ChatHandlers(FakeAssistant())
+    _, _, turns = h.reply("证据", [], "c", None)
+    answer = h.current_answer(turns)
+    assert h.source_choices(answer) == [
+        ('[1] 表<img src=x onerror="window.__xss = 9"> · 项目（第 12 行）', "1"),
+        ("[2] 说明（第 7 行）", "2"),
+    ]
+    two_docs = Citation("d2", "某局决算", "收支表 · 合计", "", line=3)
+    assert source_label(3, two_docs, with_document=True) == "[3] 某局决算 · 收支表 · 合计（第 3 行）"
+    assert chart_table(answer.chart) == (["甲<i>", "乙"], [1.0, 2.0])
+    assert chart_table({"title": "t", "unit": "万元", "items": [["a", 1], ["a", "2.5"], ["b", None]]}) == (
+        ["a", "a（2）"], [1.0, 2.5])
+    assert chart_table(None) is None and chart_table({"items": []}) is None
+
+
+def test_evidence_html_for_current_answer():
+    h = ChatHandlers(FakeAssistant())
+    _, _, turns = h.reply("证据", [], "c", None)
+    table = h.evidence_html(turns, "1")
+    assert table.startswith('<div class="bqa-ev bqa-ev-formula">计算：1.00 + 2.00 = 3.00</div>')
+    assert "bqa-cited-cell" in table
+    passage = h.evidence_html(turns, "2")
+    assert f"<mark>{html.escape(XSS_QUOTE)}</mark>" in passage
+    assert "bqa-ev-empty" in h.evidence_html(turns, "3") and "bqa-ev-empty" in h.evidence_html(turns, None)
+    assert "bqa-ev-empty" in h.evidence_html(None, "1")
+
+
+def test_answer_plain_text_has_no_markdown_escapes():
+    answer = Answer(question="q", answer="项目支出 187.00 万元，占 9.39%。", kind="ratio",
+                    formula="187.00 ÷ 1990.50 × 100% = 9.39%",
+                    citations=[Citation("d1", "预算说明", "三、支出 > (一)", "支出合计\t1990.50  万元", line=95)])
+    assert answer_plain_text(answer) == (
+        "项目支出 187.00 万元，占 9.39%。\n"
+        "计算：187.00 ÷ 1990.50 × 100% = 9.39%\n"
+        "来源：\n"
+        "[1] 预算说明 · 三、支出 > (一)（第 95 行）\n"
+        "    支出合计 1990.50 万元")
+
+
+def test_like_stores_feedback_for_the_rated_answer(tmp_path):
+    fake = FakeAssistant(data_dir=tmp_path)
+    h = ChatHandlers(fake)
+    _, history, pending = h.submit("项目支出占比多少", [])
+    history, conv, turns = h.reply(pending, history, None, None)
+    _, history, pending = h.submit("再问", history)
+    history, conv, turns = h.reply("", history, conv, [], turns)  # a prompt, not an answer
+
+    assert h.like(turns, conv, 1, True).startswith("已记录评价：有用")
+    assert h.like(turns, conv, [1, 0], False).startswith("已记录评价：没有帮助")
+    assert h.like(turns, conv, 3, True) == "这条消息不是问题的回答，无法评价。"
+    assert h.like(turns, conv, 1, "").startswith("已取消")
+    rows = fake.feedback.rows()
+    assert [(r["question"], r["rating"], r["conversation"], r["kind"]) for r in rows] == [
+        ("项目支出占比多少", 1, conv, "ratio"), ("项目支出占比多少", -1, conv, "ratio")]
+    assert "187.00" in rows[0]["answer"] and "三、部门支出预算情况说明" in rows[0]["citations"]
+
+    path, notice = h.export_feedback()
+    assert notice == "已导出 2 条反馈，点击下方文件下载。"
+    assert Path(path).is_relative_to(tmp_path / "exports")
+    text = Path(path).read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0].startswith("id,created,conversation,question") and "项目支出占比多少" in text
+
+
+def test_upload_reports_summary_or_error():
+    fake = FakeAssistant()
+    h = ChatHandlers(fake)
+    steps = []
+    assert h.upload(None) == (False, escape_markdown("请先选择要上传的文件（.txt 或 .pdf）。"), None)
+    ok, notice, doc_id = h.upload(str(PROJECT_ROOT / "README.md"), progress=steps.append)
+    assert ok and doc_id == "new-doc" and steps == ["[1/1] 解析 README.md"]
+    assert notice == ("已入库：新&lt;b&gt;文件&lt;/b&gt;（0 张表，5 个数字，7 个段落）\n\n"
+                      "注意：未识别到表格：已按叙述文本入库")
+    assert ("新局 · 2018年 · 预算", "new-doc") in h.scope_choices()  # the selector sees the new document
+    assert h.resolve_scope([d.doc_id for d in DOCS]) == [d.doc_id for d in DOCS]  # not chosen yet
+
+
+def test_upload_rejected_file_shows_engine_message(tmp_path):
+    binary = tmp_path / "x.txt"
+    binary.write_bytes(b"\0\1\2binary")
+    h = ChatHandlers(FakeAssistant())
+    assert h.upload(str(binary)) == (False, "未入库：文件不是文本（含二进制内容）：x\\.txt", None)
+    assert [c for _, c in h.scope_choices()] == [d.doc_id for d in DOCS]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,10 +601,75 @@ def test_sessions_have_separate_conversations(browser, fake_page_server):
         ctx_b.close()
 
 
-@pytest.fixture(scope="module")
-def real_server(tmp_path_factory):
-    """``app.py`` in a subprocess over the project's corpus, with a fresh index under tmp."""
-    tmp = tmp_path_factory.mktemp("web-real")
+@pytest.mark.browser
+def test_evidence_panel_and_chart_show_hostile_sources_as_text(browser, fake_page_server, tmp_path):
+    from playwright.sync_api import expect
+
+    url, fake = fake_page_server
+    ctx = browser.new_context()
+    dialogs = []
+    try:
+        page = ctx.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url, wait_until="load")
+        _ask(page, "证据", 0)
+        sources = page.locator("#bqa-sources")
+        expect(sources.get_by_role("radio")).to_have_count(2)
+        expect(sources).to_contain_text('[1] 表<img src=x onerror="window.__xss = 9"> · 项目（第 12 行）')
+        expect(page.locator("#bqa-chart")).to_be_visible()
+
+        panel = page.locator("#bqa-evidence")
+        sources.get_by_role("radio").nth(0).check()
+        expect(panel.locator("td.bqa-cited-cell mark")).to_have_text('<img src=x onerror="window.__xss = 6">')
+        expect(panel).to_contain_text('表<img src=x onerror="window.__xss = 4">')
+        expect(panel).to_contain_text("计算：1.00 + 2.00 = 3.00")
+        expect(panel.locator("tr.bqa-cited-row")).to_contain_text("<b>项目</b>")
+        page.screenshot(path=str(tmp_path / "fake-evidence-table.png"), full_page=True)
+
+        sources.get_by_role("radio").nth(1).check()
+        expect(panel.locator("mark")).to_have_text(XSS_QUOTE)
+        expect(panel).to_contain_text("第一部分 > <u>说明</u>")
+        page.screenshot(path=str(tmp_path / "fake-evidence-passage.png"), full_page=True)
+
+        for where in (panel, sources, page.locator("#bqa-chart")):
+            assert where.locator("img, script, svg[onload], iframe, b, u, i").count() == 0
+        assert page.evaluate("window.__xss") is None and dialogs == []
+
+        # clearing the conversation hides the selector and the chart
+        page.get_by_role("button", name="清空对话").click()
+        expect(sources).to_be_hidden()
+        expect(page.locator("#bqa-chart")).to_be_hidden()
+        expect(panel).to_contain_text("提问后，这里显示回答所引用的原表或原文段落。")
+    finally:
+        ctx.close()
+
+
+@pytest.mark.browser
+def test_copy_answer_copies_plain_text(browser, fake_page_server):
+    from playwright.sync_api import expect
+
+    url, _ = fake_page_server
+    ctx = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page = ctx.new_page()
+        page.goto(url, wait_until="load")
+        page.get_by_role("button", name="复制回答").click()
+        expect(page.locator("#bqa-notice")).to_contain_text("还没有可复制的回答。")
+        _ask(page, "项目支出占比多少", 0)
+        page.get_by_role("button", name="复制回答").click()
+        expect(page.locator("#bqa-notice")).to_contain_text("已复制最近一条回答")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.startswith("项目支出 187.00 万元，占支出合计的 9.39%。"), copied
+        assert "来源：\n[1] 2023年度中共济源产城融合示范区工作委员会办公室部门预算说明 · 第二部分 > " in copied
+        assert "\\" not in copied and "&gt;" not in copied
+    finally:
+        ctx.close()
+
+
+@contextlib.contextmanager
+def app_server(tmp: Path):
+    """``app.py`` in a subprocess over the project's corpus, with a fresh index (``tmp/index``) and
+    application data (``tmp/data``: uploads, feedback) under ``tmp``; yields (url, log path)."""
     port = _free_port()
     env = dict(os.environ)
     env.update({
@@ -420,6 +702,13 @@ def real_server(tmp_path_factory):
         yield url, log
     finally:
         stop()
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory):
+    """The real app (see :func:`app_server`) for this module's tests."""
+    with app_server(tmp_path_factory.mktemp("web-real")) as served:
+        yield served
 
 
 @pytest.mark.browser
