@@ -748,3 +748,20 @@ def test_real_page_sessions_are_independent(browser, real_server):
     finally:
         ctx_a.close()
         ctx_b.close()
+
+
+def test_upload_requires_the_access_token_when_one_is_set(tmp_path):
+    """With BUDGET_QA_TOKEN configured, a page upload without the right token is refused and the
+    assistant is never asked to ingest."""
+    from types import SimpleNamespace
+
+    fake = FakeAssistant()
+    fake.settings = SimpleNamespace(access_token="s3cret")
+    calls = []
+    fake.add_document = lambda name, data, progress=None: calls.append(name)
+    doc = tmp_path / "doc.txt"
+    doc.write_text("x", encoding="utf-8")
+    h = ChatHandlers(fake)
+    ok, notice, doc_id = h.upload(str(doc), token="wrong")
+    assert (ok, doc_id, calls) == (False, None, [])
+    assert notice == escape_markdown("未入库：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请填写正确的令牌后再上传。")

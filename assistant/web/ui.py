@@ -18,6 +18,7 @@ Gradio is imported lazily (inside :func:`build_ui` and :func:`launch`) so that t
 """
 from __future__ import annotations
 
+import hmac
 import html
 import logging
 import os
@@ -404,6 +405,7 @@ def _empty_turns() -> dict:
 
 
 MSG_NO_FILE = "请先选择要上传的文件（.txt 或 .pdf）。"
+MSG_UPLOAD_TOKEN = "未入库：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请填写正确的令牌后再上传。"
 MSG_UPLOAD_FAILED = "入库失败：处理文件时出现内部错误，索引未改变。请查看服务器日志。"
 UPLOAD_HINT = "选择一个预算或决算公开文件（.txt 或 .pdf），点击“上传并入库”；入库通常需要几秒到一分钟，完成后即可提问。"
 MSG_NO_EVIDENCE = "这条回答没有可查看的来源。"
@@ -633,12 +635,16 @@ class ChatHandlers:
         return folder
 
     # ------------------------------------------------------------------ uploads
-    def upload(self, path: str | None, progress: Any = None) -> tuple[bool, str, str | None]:
+    def upload(self, path: str | None, progress: Any = None, token: str = "") -> tuple[bool, str, str | None]:
         """Ingest an uploaded file; returns (ok, notice in Markdown, new doc_id or None).
 
         ``progress(str)`` receives the ingest steps. IngestError messages are shown as they are;
-        other failures as a generic message (details in the log). A failure changes nothing.
+        other failures as a generic message (details in the log). A failure changes nothing. When the
+        server has an access token (BUDGET_QA_TOKEN), ``token`` must equal it.
         """
+        required = getattr(getattr(self.assistant, "settings", None), "access_token", "")
+        if required and not hmac.compare_digest((token or "").encode(), required.encode()):
+            return False, escape_markdown(MSG_UPLOAD_TOKEN), None
         if not path:
             return False, escape_markdown(MSG_NO_FILE), None
         name = Path(path).name
@@ -720,14 +726,14 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
 
     on_like.__annotations__ = {"evt": gr.LikeData}  # so that Gradio passes the event data
 
-    def on_upload(path, selected, progress=gr.Progress()):
+    def on_upload(path, selected, token, progress=gr.Progress()):
         progress(0.05, desc="检查文件…")
 
         def say(message: str) -> None:
             step = 0.3 if "解析" in message else 0.6 if "向量化" in message else 0.5
             progress(step, desc=message)
 
-        ok, notice, doc_id = handlers.upload(path, progress=say)
+        ok, notice, doc_id = handlers.upload(path, progress=say, token=token)
         if not ok:
             return [notice, gr.skip(), *([gr.skip()] * (MAX_EXAMPLES + 1))]
         progress(0.95, desc="更新示例问题…")
@@ -827,6 +833,10 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
                 with gr.Column(scale=3, min_width=300):
                     upload_file = gr.File(label="预算公开文件（.txt 或 .pdf）", file_types=[".txt", ".pdf"],
                                           type="filepath", elem_id="bqa-upload-file")
+                    upload_token = gr.Textbox(label="访问令牌（服务器设置了令牌时必填）", type="password",
+                                              visible=bool(getattr(getattr(assistant, "settings", None),
+                                                                   "access_token", "")),
+                                              elem_id="bqa-upload-token")
                     upload = gr.Button("上传并入库", variant="primary")
                     upload_status = gr.Markdown(escape_markdown(UPLOAD_HINT), elem_id="bqa-upload-status",
                                                 min_height=60)
@@ -877,7 +887,7 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         )
         upload.click(
             on_upload,
-            inputs=[upload_file, scope],
+            inputs=[upload_file, scope, upload_token],
             outputs=[upload_status, scope, examples_heading, *example_buttons],
             concurrency_id="ask",
             concurrency_limit=1,
