@@ -156,3 +156,25 @@ def test_logs_never_contain_documents(tmp_path, data_dir, caplog):
     assert messages
     assert not [m for m in messages if any(p[:40] in m for p in paragraphs)]
     assert max(len(m) for m in messages) < 400
+
+
+def test_changed_document_replaces_its_facts_completely(tmp_path, data_dir):
+    from assistant.config import Settings
+    from assistant.engine import Assistant
+    from assistant.ingest import ingest
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    doc = folder / SEED.name
+    doc.write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    s = Settings.from_env().with_(index_dir=tmp_path / "idx", data_dir=data_dir)
+    ingest([doc], s)
+    # the same file, changed: the 三公 sentence now states another figure
+    doc.write_text(SEED.read_text(encoding="utf-8").replace("“三公”经费预算为 25.50 万元", "“三公”经费预算为 26.50 万元"),
+                   encoding="utf-8")
+    ingest([doc], s)
+    a = Assistant.open(s, build_if_missing=False)
+    assert a.ask(SANGONG).answer.startswith("三公经费预算 26.50 万元")
+    facts = a.store.facts()
+    assert not [f for f in facts if f.label == "三公经费预算" and f.value_text == "25.50"]
+    assert a.store.counts() == {"documents": 1, "tables": 11, "facts": 362, "passages": 49}
