@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from .conftest import PROJECT_ROOT, SEED, SEED_ID, SHARED
-from .test_web import _free_port, _wait_http
+from .test_web import _free_port, _stop_server, _wait_http
 
 SERVER_START_TIMEOUT = 120.0  # the index of the seed is built on first start (~10 s)
 CHECK_ANSWERS = SHARED / "eval" / "check_answers.py"
@@ -48,13 +48,7 @@ def api_server(tmp_path_factory):
         _wait_http(base + "/api/documents", SERVER_START_TIMEOUT, proc, log)
         yield base, index, env
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        _stop_server(proc)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ import sys
 import time
 
 import httpx
-import pytest
 
 from .conftest import PROJECT_ROOT, SEED
-from .test_web import _free_port, _wait_http
+from .test_web import _free_port, _stop_server, _wait_http
 
 QUESTIONS = ["项目支出占比多少", "三公经费预算是多少？", "什么是三公经费？", "差旅费预算一共多少", "哪个项目的预算最多？",
              "人员经费是多少？", "机关运行经费比2022年减少了多少？", "2024年的三公经费预算是多少？", "三公经费构成", "公务接待费多少"]
@@ -36,12 +35,7 @@ def start_server(tmp, extra_env=None):
     return proc, base
 
 
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+stop = _stop_server
 
 
 def test_twenty_clients_get_the_single_client_answers(tmp_path):

@@ -472,6 +472,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop_server(proc: subprocess.Popen) -> None:
+    """Terminate a server started by a test (kill it if it does not stop within 20 s)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -688,13 +699,7 @@ def app_server(tmp: Path):
         )
 
     def stop():
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        _stop_server(proc)
 
     try:
         url = f"http://127.0.0.1:{port}/"
