@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine:
 #   ./run.sh [serve options]   install into .venv if needed, then start the chat (http://127.0.0.1:7860)
-#   ./run.sh test [pytest args] install (plus Chromium for the browser tests), then run the test suite
+#   ./run.sh test [pytest args] install (plus Chromium for the browser tests and PostgreSQL for the
+#                               server-backend tests), then run the test suite
 #   ./run.sh SUBCOMMAND ...    install if needed, then `budget-qa SUBCOMMAND ...` (ask, ingest, serve, ...)
 #
 # The install step creates .venv with `python3 -m venv`, installs the pinned CPU build of torch FIRST
@@ -50,8 +51,12 @@ install_python() {
     local t0=$SECONDS
     say "installing $TORCH_PIN (CPU build) into $VENV"
     pip_quiet "$TORCH_PIN" || die "pip install $TORCH_PIN failed"
-    say "installing budget-qa and its test extras into $VENV (pip install -e '.[test]')"
-    pip_quiet -e '.[test]' || die "pip install -e '.[test]' failed"
+    say "installing budget-qa and its test extras into $VENV (pip install -e '.[test]';"
+    say "  llama-cpp-python, for the real-model test, compiles from source: about 5 min)"
+    # the smallest llama.cpp build that serves a GGUF model (no multimodal library, tools or tests)
+    CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF}" \
+    CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
+        pip_quiet -e '.[test]' || die "pip install -e '.[test]' failed"
     rm -f "$VENV"/.installed-*
     : > "$stamp"
     say "installed in $((SECONDS - t0)) s"
@@ -102,9 +107,29 @@ install_browser() {
     return 1
 }
 
+# Server-backend tests (tests/test_store_backends.py): Debian's PostgreSQL binaries. The test session
+# itself starts a throw-away cluster and `chroma run` on loopback and stops them at its end; nothing
+# is installed for the chat. Without the binaries (not root) those tests are skipped with the reason.
+install_postgres() {
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian package postgresql for the server-backend tests"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq </dev/null >/dev/null || die "apt-get update failed"
+        apt-get install -y -qq --no-install-recommends postgresql </dev/null >/dev/null \
+            || die "apt-get install postgresql failed"
+        compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
+            || die "initdb is still missing after apt-get install postgresql"
+        return 0
+    fi
+    say "NOTE: PostgreSQL is not installed and we are not root: the PostgreSQL tests will be SKIPPED."
+    say "      To run them: sudo apt-get install -y --no-install-recommends postgresql"
+}
+
 case "${1:-}" in
     test)
         install
+        install_postgres
         extra=()
         install_browser || extra=(-m "not browser")
         # our -m comes first so that one given on the command line wins

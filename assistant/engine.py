@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 
 from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
 from .config import Settings
 from .errors import IndexMissingError, QuestionError
-from .index import INDEX_VERSION, current_generation, generation_version
+from .index import INDEX_VERSION, Generations
 from .model import Answer, AnswerPart, Document
 from .understanding.intent import parse_intent, split_questions
 from .understanding.lexicon import load_lexicon
@@ -33,15 +34,22 @@ class Assistant:
     """Answers questions over one index generation.
 
     Build with :meth:`open`. ``ask`` is thread-safe for distinct conversations; each conversation
-    id keeps its own context (subject, last set of items, operation).
+    id keeps its own context (subject, last set of items, operation). ``generation`` is the id of the
+    index generation served; ``ask`` and ``documents`` switch to a newer published one (written by
+    another process or worker) within :attr:`REFRESH_SECONDS`.
     """
 
-    def __init__(self, settings: Settings, generation: Path):
-        from .store.facts import SQLiteFactStore
+    #: how often (seconds) ``ask``/``documents`` look for a newer published generation
+    REFRESH_SECONDS = 2.0
+
+    def __init__(self, settings: Settings, generation: str, generations: Generations | None = None):
+        from .store.backends import open_fact_store
 
         self.settings = settings
+        self.generations = generations or Generations(settings)
         self.generation = generation
-        self.store = SQLiteFactStore(generation / "facts.sqlite")
+        self.store = open_fact_store(settings, generation)
+        self._checked = time.monotonic()
         self.lexicon = load_lexicon()
         self._retriever = None
         self._lock = threading.Lock()
@@ -54,9 +62,10 @@ class Assistant:
 
         Raises IndexMissingError when there is no index and ``build_if_missing`` is False.
         """
-        gen = current_generation(settings.index_dir)
-        if gen is not None and generation_version(gen) != INDEX_VERSION:
-            gen = cls._rebuild(settings, gen, progress)
+        gens = Generations(settings)
+        gen = gens.current()
+        if gen is not None and gens.version(gen) != INDEX_VERSION:
+            gen = cls._rebuild(settings, gens, gen, progress)
         if gen is None:
             if not build_if_missing:
                 raise IndexMissingError(f"索引不存在：{settings.index_dir}（先运行 budget-qa ingest）")
@@ -64,22 +73,35 @@ class Assistant:
             from .uploads import uploads_dir
 
             sources = [settings.corpus_dir] + ([uploads_dir(settings)] if any(uploads_dir(settings).glob("*.*")) else [])
-            ingest(sources, settings, progress=progress)
-            gen = current_generation(settings.index_dir)
-        return cls(settings, gen)
+            ingest(sources, settings, progress=progress, if_missing=True)
+            gen = gens.current()
+        return cls(settings, gen, gens)
 
     def reload(self) -> None:
         """Switch to the index generation published last (after an ingest); conversations are kept."""
-        from .store.facts import SQLiteFactStore
+        from .store.backends import open_fact_store
 
-        gen = current_generation(self.settings.index_dir)
+        gen = self.generations.current()
         with self._lock:
+            self._checked = time.monotonic()
             if gen is None or gen == self.generation:
                 return
             old = self.store
-            self.generation, self.store, self._retriever = gen, SQLiteFactStore(gen / "facts.sqlite"), None
+            store = open_fact_store(self.settings, gen)
+            self.generation, self.store, self._retriever = gen, store, None
             self._answerers = self._build_answerers()
             old.close()
+            log.info("now serving index generation %s", gen)
+
+    def _refresh(self) -> None:
+        """Reload when another process published a generation (checked every REFRESH_SECONDS)."""
+        if time.monotonic() - self._checked < self.REFRESH_SECONDS:
+            return
+        try:
+            self.reload()
+        except Exception:  # keep serving the generation we have; try again later
+            self._checked = time.monotonic()
+            log.exception("could not check for a newer index generation")
 
     def add_document(self, name: str, data: bytes, progress=None):
         """Check, keep (``data/uploads``) and ingest an uploaded disclosure, then serve it.
@@ -101,11 +123,12 @@ class Assistant:
 
     @property
     def feedback(self):
-        """The feedback store in the application database (``data/app.sqlite``)."""
-        from .feedback import FeedbackStore
+        """The feedback store in the application database (``data/app.sqlite``, or PostgreSQL when
+        ``BUDGET_QA_DATABASE_URL`` is set: then every worker sees every worker's feedback)."""
+        from .feedback import open_feedback
 
         if getattr(self, "_feedback", None) is None:
-            self._feedback = FeedbackStore(self.settings.data_dir / "app.sqlite")
+            self._feedback = open_feedback(self.settings)
         return self._feedback
 
     def table_view(self, table_id: str) -> dict | None:
@@ -143,12 +166,12 @@ class Assistant:
                 "paragraphs": [{"line": p.line, "text": p.text} for p in same]}
 
     @staticmethod
-    def _rebuild(settings: Settings, gen: Path, progress) -> Path | None:
+    def _rebuild(settings: Settings, gens: Generations, gen: str, progress) -> str | None:
         """Re-ingest the documents of an index built by an older version (their recorded paths)."""
         from .ingest import ingest
-        from .store.facts import SQLiteFactStore
+        from .store.backends import open_fact_store
 
-        store = SQLiteFactStore(gen / "facts.sqlite")
+        store = open_fact_store(settings, gen)
         paths = [Path(d.path) for d in store.documents()]
         store.close()
         missing = [str(p) for p in paths if not p.is_file()]
@@ -157,11 +180,10 @@ class Assistant:
                                     f"请重新运行 budget-qa ingest")
         log.warning("index built by an older version; re-ingesting %d documents", len(paths))
         # a fresh generation from the documents alone (the old one is replaced when it is published)
-        from .index import discard
-
         ingest(paths, settings, progress=progress, fresh=True)
-        discard(gen)
-        return current_generation(settings.index_dir)
+        if gens.current() != gen:
+            gens.discard(gen)
+        return gens.current()
 
     def _build_answerers(self) -> dict[str, DocumentAnswerer]:
         docs = self.store.documents()
@@ -182,17 +204,22 @@ class Assistant:
             if self._retriever is None:
                 from .answering.retrieve import HybridRetriever
                 from .embedding import make_embedder
+                from .store.backends import open_vector_store
                 from .store.lexical import BM25Index
-                from .store.vectors import ChromaPassageStore
 
-                vectors = ChromaPassageStore(self.generation / "chroma", make_embedder(self.settings.embedder))
+                vectors = open_vector_store(self.settings, self.generation, make_embedder(self.settings.embedder))
                 bm25 = BM25Index(jieba_dir=self.settings.data_dir / "cache" / "jieba")
-                bm25.load(self.generation / "bm25.json")
+                data = self.generations.load_blob(self.generation, "bm25.json")
+                if data is None:
+                    raise IndexMissingError(f"No lexical index in generation {self.generation}. "
+                                            "Build the index with 'budget-qa ingest'.")
+                bm25.loads(data.decode("utf-8"), f"{self.generation}/bm25.json")
                 self._retriever = HybridRetriever(vectors, bm25)
             return self._retriever
 
     # ------------------------------------------------------------------ public API
     def documents(self) -> list[Document]:
+        self._refresh()
         return [a.doc for a in self._answerers.values()]
 
     def example_questions(self, limit: int = 6) -> list[str]:
@@ -221,6 +248,7 @@ class Assistant:
             raise QuestionError("问题为空，请输入要查询的内容，例如“项目支出占比多少？”")
         if len(raw) > self.settings.max_question_chars:
             raise QuestionError(f"问题过长（{len(raw)} 字），请精简到 {self.settings.max_question_chars} 字以内。")
+        self._refresh()
         ctx = self._context(conversation) if conversation else {}
         text = normalize_question(raw)
         if re.search(r"[A-Za-z]{3,}", text):
@@ -240,6 +268,28 @@ class Assistant:
         if len(parts) > 1 and all(p.kind == "out_of_scope" for p in parts):
             parts = parts[:1]  # one note is enough when nothing in the turn is about a budget
         return Answer.combine(raw, parts)
+
+    # ------------------------------------------------------------------ optional chat model (assistant.llm)
+    @property
+    def chat_model(self):
+        """The chat model set by ``BUDGET_QA_LLM_*``, created once on first use; None if none is set."""
+        from .llm import chat_model_for
+
+        return chat_model_for(self)
+
+    def ask_fluent(self, question: str, conversation: str | None = None, scope: list[str] | None = None
+                   ) -> tuple[Answer, str]:
+        """:meth:`ask`, then the chat model phrases the answer under the figure guard: (answer, note).
+        Without a configured model: exactly ``ask()`` and ""."""
+        from .llm import phrase_for
+
+        return phrase_for(self, self.ask(question, conversation, scope))
+
+    def ask_fluent_stream(self, question: str, conversation: str | None = None, scope: list[str] | None = None):
+        """Streaming :meth:`ask_fluent`: yields draft text chunks, then one (answer, note) tuple."""
+        from .llm import phrase_stream_for
+
+        return phrase_stream_for(self, self.ask(question, conversation, scope))
 
     # ------------------------------------------------------------------ internals
     #: conversations kept (least recently used beyond this are forgotten)

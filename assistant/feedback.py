@@ -1,5 +1,6 @@
-"""Feedback on answers (thumbs up/down) in the application database ``data/app.sqlite``, outside the
-rebuildable index: re-ingesting never loses it. Help-desk staff export it as CSV."""
+"""Feedback on answers (thumbs up/down) in the application database ``data/app.sqlite`` (or in
+PostgreSQL when ``BUDGET_QA_DATABASE_URL`` is set, see :func:`open_feedback`), outside the rebuildable
+index: re-ingesting never loses it. Help-desk staff export it as CSV."""
 from __future__ import annotations
 
 import csv
@@ -51,11 +52,25 @@ class FeedbackStore:
 
     def export_csv(self, out: Path) -> int:
         """Write all feedback to a UTF-8 (with BOM, for spreadsheet programs) CSV file; returns rows."""
-        rows = self.rows()
-        cols = ["id", "created", "conversation", "question", "answer", "kind", "rating", "comment", "citations"]
-        with open(out, "w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=cols)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: r[k] for k in cols})
-        return len(rows)
+        return write_csv(self.rows(), out)
+
+
+def write_csv(rows: list[dict], out: Path) -> int:
+    """Feedback rows as a UTF-8 (with BOM) CSV file; returns the number of rows."""
+    cols = ["id", "created", "conversation", "question", "answer", "kind", "rating", "comment", "citations"]
+    with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r[k] for k in cols})
+    return len(rows)
+
+
+def open_feedback(settings):
+    """The feedback store of a deployment: PostgreSQL (shared by every worker) when
+    ``BUDGET_QA_DATABASE_URL`` is set, else ``data/app.sqlite``."""
+    if settings.database_url:
+        from .store.postgres import PostgresFeedbackStore
+
+        return PostgresFeedbackStore(settings.database_url)
+    return FeedbackStore(Path(settings.data_dir) / "app.sqlite")

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from .config import Settings
 from .errors import IngestError
-from .index import discard, new_generation, publish, stamp
+from .index import Generations
 from .parsing.document import ParsedDocument, doc_id_for, parse_file
 from .parsing.reader import SUPPORTED_SUFFIXES
 
@@ -37,7 +37,8 @@ class DocumentSummary:
 @dataclass
 class IngestReport:
     documents: list[DocumentSummary]
-    generation: Path
+    #: id of the published generation (its folder name in the embedded layout)
+    generation: str
 
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
@@ -71,9 +72,11 @@ def unique_doc_ids(files: list[Path]) -> dict[Path, str]:
 
 
 def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None = None,
-           embedder=None, fresh: bool = False) -> IngestReport:
+           embedder=None, fresh: bool = False, if_missing: bool = False) -> IngestReport:
     """Parse ``paths`` and publish a new index generation containing them (plus what the current
     generation already holds, unless ``fresh``; a document with the same doc_id is replaced completely).
+    With ``if_missing``, nothing is written when a generation was published meanwhile (several
+    workers starting together on an empty database build the index once).
 
     Raises IngestError (nothing changed) for unreadable documents.
     """
@@ -84,56 +87,30 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
     for i, f in enumerate(files, start=1):
         say(f"[{i}/{len(files)}] 解析 {f.name}")
         parsed.append(parse_file(f, ids[f]))
-    with _ingest_lock(settings):
-        gen = new_generation(settings.index_dir, fresh=fresh)
+    gens = Generations(settings)
+    with gens.lock():
+        if if_missing and gens.current() is not None:
+            return IngestReport([], gens.current())
+        gen = gens.new(fresh=fresh)
         try:
-            report = _write(gen, parsed, settings, say, embedder)
-            stamp(gen)
-            publish(settings.index_dir, gen)
+            report = _write(gens, gen, parsed, settings, say, embedder)
+            gens.stamp(gen)
+            gens.publish(gen)
         except BaseException:
-            discard(gen)
+            gens.discard(gen)
             raise
     return report
 
 
-#: Seconds a second ingest waits for the first one (BUDGET_QA_INGEST_WAIT overrides).
-INGEST_WAIT_SECONDS = 600
-
-
-def _ingest_lock(settings: Settings):
-    """One ingest at a time per index: a second one waits, then fails with a clear message."""
-    import os
-
-    from filelock import FileLock, Timeout
-
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(settings.index_dir / ".ingest.lock"))
-    wait = float(os.environ.get("BUDGET_QA_INGEST_WAIT", INGEST_WAIT_SECONDS))
-
-    class _Guard:
-        def __enter__(self):
-            try:
-                lock.acquire(timeout=wait)
-            except Timeout as exc:
-                raise IngestError(f"另一个入库任务正在进行（已等待 {wait:.0f} 秒），请稍后再试") from exc
-            return self
-
-        def __exit__(self, *exc):
-            lock.release()
-            return False
-
-    return _Guard()
-
-
-def _write(gen: Path, parsed: list[ParsedDocument], settings: Settings, say: Progress, embedder) -> IngestReport:
+def _write(gens: Generations, gen: str, parsed: list[ParsedDocument], settings: Settings, say: Progress,
+           embedder) -> IngestReport:
     from .embedding import CachedEmbedder, make_embedder
-    from .store.facts import SQLiteFactStore
+    from .store.backends import open_fact_store, open_vector_store
     from .store.lexical import BM25Index
-    from .store.vectors import ChromaPassageStore
 
-    facts = SQLiteFactStore(gen / "facts.sqlite")
+    facts = open_fact_store(settings, gen)
     emb = embedder or CachedEmbedder(make_embedder(settings.embedder), settings.data_dir / "cache" / "embeddings.sqlite")
-    vectors = ChromaPassageStore(gen / "chroma", emb)
+    vectors = open_vector_store(settings, gen, emb)
     summaries = []
     try:
         for i, pd in enumerate(parsed, start=1):
@@ -149,7 +126,7 @@ def _write(gen: Path, parsed: list[ParsedDocument], settings: Settings, say: Pro
                          "/".join(u.candidates))
         bm25 = BM25Index(jieba_dir=settings.data_dir / "cache" / "jieba")
         bm25.build(facts.passages())
-        bm25.save(gen / "bm25.json")
+        gens.save_blob(gen, "bm25.json", bm25.dumps().encode("utf-8"))
         counts = facts.counts()
         if counts["documents"] < len(parsed):
             raise IngestError("索引校验失败：文档数量不符")

@@ -3,15 +3,14 @@ index answering exactly as before (real files, real processes)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from .conftest import PROJECT_ROOT, SEED
+from .procs import kill_ingest_while_embedding
 from .test_cli import run
 
 SANGONG = "三公经费预算是多少？"
@@ -35,24 +34,9 @@ def current(idx: Path) -> str:
 
 def test_sigkill_mid_ingest_leaves_the_previous_index(index, tmp_path):
     before, gen = answer(index), current(index)
-    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-    from synth import generate
-
-    docs = generate(SEED, tmp_path / "many", 30)  # long enough to be killed while embedding
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "ingest", str(tmp_path / "many"), "--index", str(index)],
-                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "BUDGET_QA_DATA": str(tmp_path / "fresh-data")})  # cold embedding cache
-    deadline = time.time() + 120
-    for line in proc.stdout:
-        if "向量化" in line or time.time() > deadline:
-            break  # writing the new generation now
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    kill_ingest_while_embedding(tmp_path, dict(os.environ), ["--index", str(index)], wait_seconds=120)
     assert current(index) == gen
     assert answer(index) == before
-    assert len(docs) == 30
     # the next ingest cleans the half-written generation and publishes normally
     r = run(["ingest", str(SEED), "--index", str(index)])
     assert r.returncode == 0

@@ -34,12 +34,19 @@ CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 
 
 class FactStore(Protocol):
-    """What answering needs from a fact store (SQLite here; other engines implement the same)."""
+    """A fact store of one index generation: SQLite here, PostgreSQL in :mod:`.postgres` (chosen by
+    :func:`assistant.store.backends.open_fact_store`). Rows come back ordered by document, line
+    (missing first) and then insertion order, identically on every engine."""
 
     def documents(self) -> list[Document]: ...
     def facts(self, doc_ids: Iterable[str] | None = None) -> list[Fact]: ...
     def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]: ...
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]: ...
+    def replace_document(self, document: Document, tables: list[Table], facts: list[Fact],
+                         passages: list[Passage]) -> None: ...
+    def delete_document(self, doc_id: str) -> None: ...
+    def counts(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
 
 
 class SQLiteFactStore:
@@ -100,7 +107,7 @@ class SQLiteFactStore:
             ids = list(doc_ids)
             sql += f" WHERE doc_id IN ({','.join('?' * len(ids))})"
             args = ids
-        sql += " ORDER BY doc_id, line, col_index, fact_id"
+        sql += " ORDER BY doc_id, line, col_index, fact_id, rowid"
         out = []
         for r in self._conn.execute(sql, args):
             out.append(Fact(
@@ -121,7 +128,7 @@ class SQLiteFactStore:
         if kind:
             sql += " AND kind = ?"
             args.append(kind)
-        sql += " ORDER BY doc_id, line"
+        sql += " ORDER BY doc_id, line, rowid"
         return [Passage(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6] or "", r[7])
                 for r in self._conn.execute(sql, args)]
 
@@ -133,7 +140,7 @@ class SQLiteFactStore:
             sql += f" WHERE doc_id IN ({','.join('?' * len(ids))})"
             args = ids
         return [Table(r[0], r[1], r[2], r[3], r[4], tuple(tuple(c) for c in json.loads(r[5])), r[6], r[7], r[8],
-                      tuple(json.loads(r[9] or "[]"))) for r in self._conn.execute(sql + " ORDER BY doc_id, line", args)]
+                      tuple(json.loads(r[9] or "[]"))) for r in self._conn.execute(sql + " ORDER BY doc_id, line, rowid", args)]
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (documents, tables, facts, passages)."""

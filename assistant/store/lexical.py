@@ -154,19 +154,23 @@ class BM25Index:
         log.info("BM25 index built over %d passages", len(self._passages))
         return self
 
-    def save(self, path: Path) -> None:
-        """Write the passages as JSON to ``path`` atomically (parent directories are created)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def dumps(self) -> str:
+        """The saved form: JSON of the passages (what :meth:`save` writes and :meth:`loads` reads)."""
         payload = {
             "format": FORMAT,
             "version": VERSION,
             "passages": [asdict(p) for p in self._passages],
         }
+        return json.dumps(payload, ensure_ascii=False)
+
+    def save(self, path: Path) -> None:
+        """Write the passages as JSON to ``path`` atomically (parent directories are created)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, ensure_ascii=False)
+                fh.write(self.dumps())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -185,8 +189,16 @@ class BM25Index:
             raise IndexMissingError(
                 f"No lexical index at {path}. Build the index with 'budget-qa ingest'."
             )
+        return self.loads(path.read_text(encoding="utf-8"), str(path))
+
+    def loads(self, text: str, source: str = "bm25.json") -> "BM25Index":
+        """Rebuild from the saved form (see :meth:`dumps`); ``source`` names it in error messages.
+
+        Returns ``self``. Raises :class:`~assistant.errors.BudgetQAError` if it is not a BM25 index.
+        """
+        path = source
         try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
+            payload = json.loads(text)
             if payload.get("format") != FORMAT:
                 raise ValueError(f"format is {payload.get('format')!r}")
             passages = [

@@ -82,14 +82,16 @@ class ChromaPassageStore:
     """Passages in a persistent Chroma collection, searched by cosine similarity.
 
     ``path`` is the Chroma directory, ``embedder`` computes all vectors, ``collection`` names the
-    collection (3-512 chars of ``[a-zA-Z0-9._-]``). The client is opened on first use; read
-    operations (:meth:`count`, :meth:`search`) on a directory that does not exist create nothing and
-    behave as an empty store. Raises :class:`VectorStoreError` when the collection was built with a
-    different embedder than ``embedder.name``.
+    collection (3-512 chars of ``[a-zA-Z0-9._-]``). With ``url`` (``http://host:port``) the
+    collection lives on a Chroma server (``chroma run``) instead and ``path`` is unused. The client is
+    opened on first use; read operations (:meth:`count`, :meth:`search`) on a directory or collection
+    that does not exist create nothing and behave as an empty store. Raises :class:`VectorStoreError`
+    when the collection was built with a different embedder than ``embedder.name``.
     """
 
-    def __init__(self, path: Path, embedder: Embedder, collection: str = "passages") -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | None, embedder: Embedder, collection: str = "passages", url: str = "") -> None:
+        self.url = url
+        self.path = Path(path) if path is not None else Path(".")
         self.embedder = embedder
         self.collection_name = collection
         self._client: Any = None
@@ -104,6 +106,12 @@ class ChromaPassageStore:
                 import chromadb
                 from chromadb.config import Settings
 
+                if self.url:
+                    host, port, ssl = parse_chroma_url(self.url)
+                    self._client = chromadb.HttpClient(host=host, port=port, ssl=ssl,
+                                                       settings=Settings(anonymized_telemetry=False))
+                    log.debug("connected to the Chroma server at %s", self.url)
+                    return self._client
                 self.path.mkdir(parents=True, exist_ok=True)
                 self._client = chromadb.PersistentClient(
                     path=str(self.path), settings=Settings(anonymized_telemetry=False),
@@ -111,12 +119,17 @@ class ChromaPassageStore:
                 log.debug("opened Chroma at %s", self.path)
             return self._client
 
+    @property
+    def _absent(self) -> bool:
+        """True when a local store's directory does not exist (nothing to read or delete)."""
+        return not self.url and not self.path.exists()
+
     def _get_collection(self, create: bool) -> Any:
         """The collection, or None if it does not exist and ``create`` is False."""
         with self._lock:
             if self._collection is not None:
                 return self._collection
-            if not create and not self.path.exists():
+            if not create and self._absent:
                 return None
             from chromadb.errors import NotFoundError
 
@@ -137,7 +150,7 @@ class ChromaPassageStore:
             built_with = (coll.metadata or {}).get("embedder")
             if built_with is not None and built_with != self.embedder.name:
                 raise VectorStoreError(
-                    f"The vector index at {self.path} was built with embedder '{built_with}', "
+                    f"The vector index at {self.url or self.path} ({self.collection_name}) was built with embedder '{built_with}', "
                     f"but '{self.embedder.name}' is configured. Set BUDGET_QA_EMBEDDER="
                     f"{built_with} or rebuild the index with 'budget-qa ingest'."
                 )
@@ -178,7 +191,7 @@ class ChromaPassageStore:
     def reset(self) -> None:
         """Drop the whole collection (e.g. before re-indexing with another embedder)."""
         with self._lock:
-            if self._collection is None and not self.path.exists():
+            if self._collection is None and self._absent:
                 return
             client = self._get_client()
             try:
@@ -186,6 +199,28 @@ class ChromaPassageStore:
             except Exception:  # chromadb raises NotFoundError/ValueError if absent
                 log.debug("collection %s absent; nothing to reset", self.collection_name)
             self._collection = None
+
+    def copy_from(self, other: "ChromaPassageStore", batch: int = 1000) -> int:
+        """Copy every record of ``other`` (ids, vectors, texts, metadata) into this store without
+        embedding anything again; returns the number copied. Used to start a new index generation on
+        a Chroma server from the current one."""
+        src = other._get_collection(create=False)
+        if src is None:
+            return 0
+        dst = self._get_collection(create=True)
+        done = 0
+        while True:
+            got = src.get(include=["embeddings", "documents", "metadatas"], limit=batch, offset=done)
+            ids = got.get("ids") or []
+            if not ids:
+                break
+            dst.upsert(ids=ids, embeddings=got["embeddings"], documents=got["documents"],
+                       metadatas=got["metadatas"])
+            done += len(ids)
+            if len(ids) < batch:
+                break
+        log.info("copied %d passages from %s to %s", done, other.collection_name, self.collection_name)
+        return done
 
     # ------------------------------------------------------------------------------ reading
 
@@ -236,4 +271,15 @@ class ChromaPassageStore:
         return out
 
     def __repr__(self) -> str:
-        return f"ChromaPassageStore({str(self.path)!r}, {self.embedder!r}, {self.collection_name!r})"
+        where = self.url or str(self.path)
+        return f"ChromaPassageStore({where!r}, {self.embedder!r}, {self.collection_name!r})"
+
+
+def parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    """(host, port, ssl) of a Chroma server URL such as ``http://127.0.0.1:8000``."""
+    from urllib.parse import urlparse
+
+    u = urlparse(url if "://" in url else "http://" + url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise VectorStoreError(f"BUDGET_QA_CHROMA_URL must look like http://127.0.0.1:8000, not {url!r}")
+    return u.hostname, u.port or (443 if u.scheme == "https" else 8000), u.scheme == "https"

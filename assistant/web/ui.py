@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ SOURCES_HEADING = "来源"
 FORMULA_PREFIX = "计算："
 MSG_NO_SCOPE = "请至少选择一份文件后再提问。"
 MAX_EXAMPLES = 6
+DRAFT_LABEL = "语言模型草稿（核对数字中…）"
 MSG_INTERNAL_ERROR = "抱歉，处理这个问题时出现了内部错误，请换个说法再试，或稍后重试。"
 
 # ASCII characters with a Markdown meaning (CommonMark/GFM: emphasis, code, links, images,
@@ -394,6 +395,13 @@ def chart_table(chart: dict | None) -> tuple[list[str], list[float]] | None:
     return (labels, values) if labels else None
 
 
+def page_note(note: str) -> str:
+    """The fallback note as shown on the page: its reason without the details in brackets, which may
+    quote the model's rejected figures ("已使用确定性回答：语言模型的回答未通过数字核对"); the full
+    note is logged by :mod:`assistant.llm`."""
+    return re.split(r"[（(]", note, maxsplit=1)[0].strip()
+
+
 def new_conversation_id() -> str:
     """A fresh, unguessable conversation id for one browser session."""
     return uuid.uuid4().hex
@@ -500,30 +508,84 @@ class ChatHandlers:
         selected: Sequence[str] | None,
         turns: dict | None = None,
     ) -> tuple[list, str, dict]:
-        """Ask the assistant and append its formatted reply.
+        """Ask the assistant and append its formatted reply (the last state of :meth:`reply_stream`).
 
         Returns (history, conversation id, turns): ``turns["current"]`` is the history index of
         this reply when it is an answer (its :class:`Answer` is in ``turns["by_index"]``), else None.
         """
+        state = None
+        for state in self.reply_stream(question, history, conversation, selected, turns):
+            pass
+        return state
+
+    def reply_stream(
+        self,
+        question: str | None,
+        history: list | None,
+        conversation: str | None,
+        selected: Sequence[str] | None,
+        turns: dict | None = None,
+    ) -> Iterator[tuple[list, str, dict]]:
+        """Like :meth:`reply`, yielding (history, conversation id, turns) as the reply grows.
+
+        Without a chat model (``assistant.chat_model`` is None, the default) it yields once, the
+        deterministic answer. With one (``BUDGET_QA_LLM_*``, see :mod:`assistant.llm`) it yields the
+        model's draft as it streams, shown under :data:`DRAFT_LABEL` and not yet checked, then the
+        final reply: the model's text when the figure guard accepts it, else the deterministic answer
+        with the visible note "已使用确定性回答：<reason>". Sources and evidence are always the
+        deterministic answer's.
+        """
         history = list(history or [])
         conversation = conversation or new_conversation_id()
         turns = dict(turns or _empty_turns())
-        by_index = dict(turns.get("by_index") or {})
         scope = self.resolve_scope(selected)
         answer = None
         if scope is not None and not scope:
             text = escape_markdown(MSG_NO_SCOPE)
         else:
             text, answer = self._answer(question or "", conversation, scope)
+        index = len(history)
         history.append({"role": "assistant", "content": text})
-        index = len(history) - 1
-        if answer is not None:
+        model = getattr(self.assistant, "chat_model", None) if answer is not None else None
+        if model is not None:
+            answer, note = yield from self._phrase(answer, history, conversation, turns)
+            history[index] = {"role": "assistant", "content": render_answer_markdown(answer) + (
+                "\n\n" + f"*{escape_markdown(page_note(note))}*" if note else "")}
+        yield history, conversation, self._record(turns, index, question, answer)
+
+    def _phrase(self, answer: Answer, history: list, conversation: str, turns: dict):
+        """Stream the chat model's phrasing of ``answer`` into ``history[-1]`` (yielding states);
+        returns (answer, note) from :func:`assistant.llm.phrase_stream_for`."""
+        from assistant.llm import phrase_stream_for
+
+        waiting = self._record(turns, None, "", None)
+        draft = ""
+        final = (answer, "")
+        try:
+            for item in phrase_stream_for(self.assistant, answer):
+                if isinstance(item, tuple):
+                    final = item
+                    break
+                draft += item
+                history[-1] = {"role": "assistant", "content": f"*{DRAFT_LABEL}*\n\n" + escape_markdown(draft)}
+                yield list(history), conversation, waiting
+        except Exception:  # the deterministic answer is already there; never lose it for the model
+            logger.exception("chat model phrasing failed")
+            final = (answer, "已使用确定性回答：语言模型出错")
+        return final
+
+    @staticmethod
+    def _record(turns: dict, index: int | None, question: str | None, answer: Answer | None) -> dict:
+        """``turns`` with ``answer`` recorded at history ``index`` (and made current), a copy."""
+        turns = dict(turns)
+        by_index = dict(turns.get("by_index") or {})
+        if answer is not None and index is not None:
             by_index[index] = {"question": question or "", "answer": answer}
             for old in sorted(by_index)[:-MAX_TURNS_KEPT]:
                 del by_index[old]
         turns["by_index"] = by_index
         turns["current"] = index if answer is not None else None
-        return history, conversation, turns
+        return turns
 
     def _answer(self, question: str, conversation: str, scope: list[str] | None) -> tuple[str, Answer | None]:
         try:
@@ -713,8 +775,8 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         return [sources_update, panel, chart_update, copy_text]
 
     def on_reply(question, history, conversation, selected, turns):
-        history, conversation, turns = handlers.reply(question, history, conversation, selected, turns)
-        return [history, conversation, turns, *answer_extras(turns)]
+        for history, conversation, turns in handlers.reply_stream(question, history, conversation, selected, turns):
+            yield [history, conversation, turns, *answer_extras(turns)]
 
     def on_clear():
         history, conversation, box, pending = handlers.clear()
