@@ -86,3 +86,17 @@ def test_gold_sets_on_the_multi_document_index(multi, tmp_path, gold, expected):
     ans.write_text(r.stdout, encoding="utf-8")
     g = subprocess.run([sys.executable, str(checker), str(gold_path), str(ans)], capture_output=True, text=True)
     assert g.stdout.strip().splitlines()[-1] == expected, g.stdout
+
+
+def test_a_part_is_never_given_as_the_whole(multi):
+    """05 states 因公出国（境）经费, 公务接待费 and 公务用车购置及运行费 but no 三公经费 total: the answer
+    is their sum with its formula and three citations, not the first part's 10 万元."""
+    _, a = multi
+    ans = a.ask("平潭经济发展局2018年三公经费预算是多少？")
+    assert ans.kind == "computed"
+    assert ans.formula == "三公经费 = 10 + 7.6 + 10 = 27.6 万元"
+    assert ans.answer.startswith("文件未直接给出三公经费合计，按其组成部分相加：三公经费 27.6 万元（因公出国（境）经费预算安排 10 万元[1]；")
+    assert [c.locator.split(" > ")[-1].strip() for c in ans.citations] == [
+        "（一）因公出国（境）经费", "（三）公务用车购置及运行费", "（二）公务接待费"]
+    part = a.ask("平潭经济发展局2018年因公出国（境）经费预算是多少？")  # the part itself is still answered
+    assert part.kind == "figure" and part.answer.startswith("因公出国（境）经费预算安排 10 万元[1]")

@@ -359,6 +359,13 @@ class DocumentAnswerer:
             return (self._sum_of_parts(intent, q, reg, context) or self._sum_of_named_items(intent, q, reg, context)
                     or (self._count_items(intent, q, reg, context) if intent.measure == "个" else None))
         best = items[0]
+        whole = self._whole_asked_part_found(q, best)
+        if whole:
+            summed = self._sum_of_parts(intent, q, reg, context)
+            if summed is not None:
+                return summed
+            return AnswerPart(intent.text, f"未找到：文件未给出{whole}的合计，只列出了其中一部分"
+                              f"（如“{best.label}”），无法确定{whole}总额。", "not_found")
         missing = self._unaddressed_terms(q, best)
         if missing:
             several = self._sum_of_named_items(intent, q, reg, context)
@@ -470,6 +477,22 @@ class DocumentAnswerer:
         part.kind = "computed"
         part.formula = f"计数 = {len(items)}"
         return part
+
+    def _whole_asked_part_found(self, q: str, best: Item) -> str:
+        """The whole (lexicon ``children``, e.g. 三公经费) the question asks for when the best match is
+        only one of its parts (因公出国（境）经费 10 万元 for 三公经费), else "". A part must never be
+        given as the whole."""
+        form = _match_form(q)
+        names = [best.label] + [f.label for f in best.facts]
+        label_forms = {x for n in names if n for x in _forms(n)}
+        for whole, kids in self.lex.children.items():
+            if whole not in form or any(whole in x for x in label_forms):
+                continue
+            for kid in kids:
+                kid_forms = _forms(kid)
+                if any(overlap(k, x) >= 0.75 * len(k) for k in kid_forms for x in label_forms):
+                    return whole
+        return ""
 
     def _sum_of_parts(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
         """A whole the document does not state, as the sum of its parts (lexicon ``children``),
