@@ -100,3 +100,20 @@ def test_a_part_is_never_given_as_the_whole(multi):
         "（一）因公出国（境）经费", "（三）公务用车购置及运行费", "（二）公务接待费"]
     part = a.ask("平潭经济发展局2018年因公出国（境）经费预算是多少？")  # the part itself is still answered
     assert part.kind == "figure" and part.answer.startswith("因公出国（境）经费预算安排 10 万元[1]")
+
+
+def test_narrative_label_without_the_departments_short_name(multi):
+    """05 says “2018年区经济发展局政府采购预算总额256.1万元，其中：政府购买服务项目采购预算额180万元”:
+    the total is found by its own name (the short form of the department is not part of the label)."""
+    _, a = multi
+    ans = a.ask("平潭经济发展局2018年政府采购预算总额是多少？")
+    assert ans.answer == "政府采购预算总额 256.1 万元[1]。"
+    assert ans.citations[0].locator.strip().endswith("九、其他重要事项说明 > （二）政府采购情况")
+
+
+def test_share_of_the_named_parent_uses_the_row_total(multi):
+    """02 has no 支出合计 row label: 项目支出 占 总支出 is the share of its own row's 合计 column."""
+    _, a = multi
+    ans = a.ask("石泉路街道项目支出占总支出的比例")
+    assert ans.answer == ("项目支出 49,388,144 元[1]，占2026年预算单位支出预算总表合计 76,306,134 元[2]的 64.72%"
+                          "（49,388,144 ÷ 76,306,134 × 100% = 64.72%）。")

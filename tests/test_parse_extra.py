@@ -108,3 +108,14 @@ def test_positional_columns_named_from_a_table_stating_the_same_figures(d03):
     assert [paths[i] for i in sorted(paths)] == [("合计",), ("基本支出",), ("项目支出",), ("第4列",), ("第5列",), ("第6列",)]
     income = {f.col_path for f in d03.facts if f.table_title == "收入决算表"}
     assert ("合计",) not in income  # two of its columns match 合计 equally: neither is named
+
+
+def test_narrative_labels_drop_the_departments_short_forms():
+    from assistant.parsing.narrative import extract_figures
+
+    dept = "平潭综合实验区经济发展局"
+    figs = extract_figures("2018年区经济发展局政府采购预算总额256.1万元，其中：政府购买服务项目采购预算额180万元。"
+                           "我局机关运行经费支出255.3万元。", dept, 2018)
+    assert [(f.label, f.value, f.whole) for f in figs] == [
+        ("政府采购预算总额", 256.1, ""), ("政府购买服务项目采购预算额", 180.0, "政府采购预算总额"),
+        ("机关运行经费支出", 255.3, "")]

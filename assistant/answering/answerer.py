@@ -255,6 +255,8 @@ class DocumentAnswerer:
         handler = getattr(self, f"_op_{op}", None) or self._op_figure
         part = handler(intent, q, reg, context)
         if part is None and op in ("completion", "share", "change", "sum", "code", "diff"):
+            if op == "share" and "占" in intent.text:  # no share: the part's own figure, not the whole's
+                q = strip_filler(intent.text.split("占")[0]) or q
             part = self._op_figure(intent, q, reg, context)  # e.g. 预算执行率 as an indicator value
             if part is not None and op == "change" and part.kind != "not_found":
                 part.answer = f"文件没有给出该项与上年相比的变化数；本年数：{part.answer}"
@@ -592,7 +594,8 @@ class DocumentAnswerer:
                       and self._confident(cand, w, intent)]
             if wholes:
                 break
-        if not wholes and not intent.whole_text:
+        if not wholes and (not intent.whole_text or whole_q == self.lex.parent(part.label)):
+            # the whole named is the part's own parent (项目支出 of 总支出): its table row's 合计 is it
             wholes = self._row_total(part)
         context["subject"] = part_q
         if not wholes:

@@ -71,13 +71,26 @@ def _stem(label: str) -> str:
     return t if len(t) >= 2 else ""
 
 
+def _department_tail(t: str, department: str) -> str:
+    """The longest tail (≥ 4 characters) of the department's name that occurs in ``t``: the short
+    forms a disclosure calls itself by (平潭综合实验区经济发展局 → 区经济发展局, 经济发展局)."""
+    for n in range(len(department) - 1, 3, -1):
+        if department[-n:] in t:
+            return department[-n:]
+    return ""
+
+
 def _clean_label(raw: str, department: str) -> str:
     t = raw
     if department:
         t = t.replace(department, "")
+        tail = _department_tail(t, department)
+        if tail:
+            t = t.replace(tail, "", 1)
+            t = re.sub(r"^\s*[（(][^）)]*[）)]", "", t)  # the department's own qualifier: （含…事业单位）
     t = re.sub(r"(?:比|较|与|同|和)\s*(?:\d{4}\s*年度?|上年度?|去年|上一年)(?:相比|同期)?", "", t)
     t = re.sub(r"\d{4}\s*年(?:度)?(?:期末|年末|年初)?", "", t)
-    t = re.sub(r"^(?:[其另]中|包括|我(?:单位|部门)|本(?:单位|部门)|全年|共计|合计)", "", t.strip())
+    t = re.sub(r"^(?:[其另]中|包括|[我本该](?:单位|部门|局|委|办)|全年|共计|合计)", "", t.strip())
     t = strip_ordinal(t)
     # a heading glued before the sentence (web pages): "…支出决算情况三公经费…支出" → "三公经费…支出"
     parts = re.split(r"(?<=情况|说明|概况)(?=[^，。]{4,}$)", t)
