@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 #: Bump when parsing or the stored layout changes: older generations are rebuilt on open.
-INDEX_VERSION = "5"
+INDEX_VERSION = "7"
 VERSION_FILE = "VERSION"
 
 

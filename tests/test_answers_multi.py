@@ -117,3 +117,15 @@ def test_share_of_the_named_parent_uses_the_row_total(multi):
     ans = a.ask("石泉路街道项目支出占总支出的比例")
     assert ans.answer == ("项目支出 49,388,144 元[1]，占2026年预算单位支出预算总表合计 76,306,134 元[2]的 64.72%"
                           "（49,388,144 ÷ 76,306,134 × 100% = 64.72%）。")
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("平潭经济发展局2018年车辆有几辆", "共有车辆 2 辆[1]。"),
+    ("平潭市场监督管理局2016年有几辆车", "共有车辆 16 辆[1]。"),
+    # money asked, the sentence's count (共设置绩效目标 6 个) must not answer it
+    ("平潭经济发展局2018年绩效目标涉及资金", "绩效目标涉及财政拨款资金 835.2 万元[1]。"),
+    ("平潭经济发展局2018年设置了几个绩效目标", "共设置绩效目标 6 个[1]。"),
+])
+def test_counts_and_amounts_of_web_page_sentences(multi, question, answer):
+    _, a = multi
+    assert a.ask(question).answer == answer

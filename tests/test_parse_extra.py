@@ -119,3 +119,7 @@ def test_narrative_labels_drop_the_departments_short_forms():
     assert [(f.label, f.value, f.whole) for f in figs] == [
         ("政府采购预算总额", 256.1, ""), ("政府购买服务项目采购预算额", 180.0, "政府采购预算总额"),
         ("机关运行经费支出", 255.3, "")]
+    linked = extract_figures("截止2018年经济发展局本级及所属的预算单位共有车辆2辆。2018年经济发展局共设置绩效目标6个，"
+                             "涉及财政拨款资金835.2万元。", dept, 2018)
+    assert [(f.label, f.value, f.unit) for f in linked] == [
+        ("共有车辆", 2.0, "辆"), ("共设置绩效目标", 6.0, "个"), ("绩效目标涉及财政拨款资金", 835.2, "万元")]

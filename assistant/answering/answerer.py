@@ -45,6 +45,9 @@ class TurnCitations:
         return len(self.items)
 
 
+#: words asking for money (资金, 金额, 经费, 多少钱, 元): a count never answers them
+_AMOUNT_ASKED = re.compile(r"资金|金额|经费|钱|[万亿]?元")
+
 class DocumentAnswerer:
     """Answers intents against one document. ``facts``/``passages``/``tables`` are that document's;
     ``retriever`` (optional) is the hybrid passage search used for definitions and explanations."""
@@ -145,6 +148,10 @@ class DocumentAnswerer:
             if intent.measure and f.unit != intent.measure and not (f.role == "indicator" and intent.measure in f.value_text):
                 continue
             s = self.score(q, f, intent.codes)
+            if not s and intent.measure and f.unit == intent.measure and f.role == "count":
+                # "车辆有几辆": the measure word already chose the kind; two shared characters suffice
+                s = 0.5 * max((overlap(q, x) for x in _forms(f.label)), default=0)
+                s = s if s >= 1.0 else 0.0
             if s > 0:
                 scored.append((s, f))
         if not scored:
@@ -361,6 +368,13 @@ class DocumentAnswerer:
             return (self._sum_of_parts(intent, q, reg, context) or self._sum_of_named_items(intent, q, reg, context)
                     or (self._count_items(intent, q, reg, context) if intent.measure == "个" else None))
         best = items[0]
+        if best.facts[0].role == "count" and not intent.measure and _AMOUNT_ASKED.search(q) \
+                and not _AMOUNT_ASKED.search(best.label):
+            # money asked (…涉及资金), a count found (绩效目标 6 个): only an amount answers it
+            amounts = [i for i in self.items(q, intent, roles=("amount",)) if self._confident(q, i, intent)]
+            if not amounts:
+                return AnswerPart(intent.text, f"未找到：文件中没有与“{q}”对应的金额。", "not_found")
+            items, best = amounts, amounts[0]
         whole = self._whole_asked_part_found(q, best)
         if whole:
             summed = self._sum_of_parts(intent, q, reg, context)
@@ -568,6 +582,8 @@ class DocumentAnswerer:
     def _confident(self, q: str, it: Item, intent: Intent) -> bool:
         if any(f.code and f.code in intent.codes for f in it.facts):
             return True
+        if intent.measure and it.unit == intent.measure and len(q) >= 2 and overlap(q, _match_form(it.label)) >= 2:
+            return True  # "车辆有几辆": the measure word already narrowed the figures to this kind
         forms = [x for n in [it.label] + [f.label for f in it.facts] if n for x in _forms(n)]
         best_cov = max((overlap(q, x) / max(1, len(x)) for x in forms), default=0)
         best_len = max((overlap(q, x) for x in forms), default=0)

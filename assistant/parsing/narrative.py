@@ -60,6 +60,9 @@ def extract_figures(paragraph: str, department: str = "", doc_year: int | None =
     return out
 
 
+#: a clause that continues the previous item ("…6个，涉及资金…", "…，用于…")
+_LINKED = re.compile(r"^(?:涉及|对应|所需|需要)")
+_LEAD_VERB = re.compile(r"^(?:共|总共|合计)?(?:设置|设立|安排|开展|实施|有)")
 _GENERIC_LABEL = re.compile(r"^(?:当年)?(?:支出|收入)?(?:年初)?(?:预算数?|决算数?|执行数|调整预算数?)$")
 _GENERIC_TAIL = re.compile(r"(?:支出|收入)?(?:年初)?(?:预算数?|决算数?|执行数|安排)$")
 
@@ -164,9 +167,15 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
             continue
         if subject and _GENERIC_LABEL.match(label):
             label = subject + label  # "年初预算为 21.00 万元，支出决算为 16.95 万元" → 支出决算 of the subject
+        elif last_amount_label and _LINKED.match(label):
+            # "共设置绩效目标6个，涉及财政拨款资金835.2万元": the amount belongs to the previous item
+            label = _LEAD_VERB.sub("", last_amount_label) + label
         else:
             subject = _stem(label) or subject
         role = "amount" if unit in AMOUNT_UNITS else "count"
+        if role == "count":
+            # "截止2018年本级及所属的预算单位共有车辆2辆" → 共有车辆 (the scope before 共有 is context)
+            label = re.sub(r"^.{2,30}?(?=共有|共计有)", "", label)
         part_of = lead_total if lead_total and lead_total != label else ""
         figs.append(NarrativeFigure(norm_label(label), value, num, unit, role, sent, whole=norm_label(part_of)))
         last_amount_label = label
