@@ -256,8 +256,9 @@ class Assistant:
         answerers = [a for d, a in self._answerers.items() if scope is None or d in scope]
         if not answerers:
             return Answer.combine(raw, [AnswerPart(raw, "未找到：当前范围内没有已载入的文档。", "not_found")])
+        named_text = text  # before scoping removes the names it recognised
         answerers, text = self._scope_by_question(text, answerers, ctx)
-        foreign = self._foreign_department(text, answerers)
+        foreign = self._foreign_department(named_text, answerers)
         if foreign:
             return Answer.combine(raw, [AnswerPart(raw, f"未找到：已载入的文件中没有“{foreign}”的预算公开文件，"
                                                         f"无法回答它的数字。", "not_found")])
@@ -341,7 +342,7 @@ class Assistant:
         none mentions (北京市财政局 when only a 济源 document is loaded); "" if there is none."""
         for m in _ORG.finditer(text):
             org = m.group(0)
-            if any(org in a.text() or _strip_name(org, a.doc.department) != org for a in answerers):
+            if any(org in a.text() or _names_department(org, a.doc.department) for a in answerers):
                 continue
             return org
         return ""
@@ -421,6 +422,19 @@ def _distinctive_bigrams(names: list[str]) -> dict[str, float]:
         for g in _bigrams(n):
             count[g] = count.get(g, 0) + 1
     return {g: (1.0 if c == 1 else 0.2) for g, c in count.items()}
+
+
+def _names_department(org: str, department: str) -> bool:
+    """True if ``org`` (an organisation named in a question) can be ``department``: they share a part
+    of 3+ characters and every pair of characters left over also occurs in the department's name
+    (平潭经济发展局 → 平潭综合实验区经济发展局), so a sibling organisation of the same place
+    (上海市普陀区教育局 vs 上海市普陀区生态环境局) or the same organ of another place (南湖区财政局 vs
+    西城区财政局) is not."""
+    rest = _strip_name(org, department)
+    if rest == org:
+        return False
+    rest = re.sub(r"^[\u4e00-\u9fff]{1,5}?[省市](?=[\u4e00-\u9fff]|$)", "", rest)  # a province or city prefix
+    return all(rest[i:i + 2] in department for i in range(len(rest) - 1))
 
 
 def _strip_name(text: str, name: str) -> str:

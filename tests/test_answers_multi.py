@@ -129,3 +129,24 @@ def test_share_of_the_named_parent_uses_the_row_total(multi):
 def test_counts_and_amounts_of_web_page_sentences(multi, question, answer):
     _, a = multi
     assert a.ask(question).answer == answer
+
+
+@pytest.mark.parametrize("question, org", [
+    ("上海市普陀区教育局2025年三公经费是多少？", "上海市普陀区教育局"),  # a sibling of 上海市普陀区生态环境局
+    ("上海市普陀区民政局2025年一般公共预算财政拨款支出是多少？", "上海市普陀区民政局"),
+])
+def test_an_organisation_not_loaded_gets_no_figure(multi, question, org):
+    _, a = multi
+    ans = a.ask(question)
+    assert (ans.kind, ans.answer) == ("not_found", f"未找到：已载入的文件中没有“{org}”的预算公开文件，无法回答它的数字。")
+    assert ans.citations == []
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("上海市普陀区生态环境局2025年三公经费是多少？", "三公经费财政拨款支出决算 16.95 万元[1]。"),
+    ("福建省平潭综合实验区市场监督管理局2016年三公经费", "三公经费公共财政拨款支出 66.81 万元[1]。"),
+    ("上海市普陀区石泉路街道办事处2026年三公经费", "三公经费预算数 8.53 万元[1]。"),
+])
+def test_a_loaded_department_named_in_full_or_with_its_province(multi, question, answer):
+    _, a = multi
+    assert a.ask(question).answer == answer
