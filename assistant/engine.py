@@ -360,7 +360,7 @@ class Assistant:
         subject = expanded
         item_text = strip_filler(_without_ops(expanded))
         mentions = any(_mentions(a, item_text) for a in answerers)
-        if not mentions and ctx.get("subject"):
+        if not mentions and ctx.get("subject") and _continues(sub, intent):
             subject = ctx["subject"] + " " + expanded
             intent.follow_up = True
         if intent.follow_up and not intent.explicit_op and ctx.get("op") in ("share", "change"):
@@ -386,6 +386,17 @@ class Assistant:
         for a, p in found:
             p.answer = f"【{a.doc.department} {a.doc.year or ''}年{a.doc.kind}】{p.answer}"
         return [p for _, p in found]
+
+
+#: words by which a turn without an item of its own asks about the previous one (多少？ 去年呢？ 为什么？)
+_ASKS_ABOUT_FIGURES = re.compile(r"多少|几|哪|为什么|原因|\d{4}\s*年|去年|上年|今年|占比|比例|变化|增减")
+
+
+def _continues(sub: str, intent) -> bool:
+    """True if a turn that names no item of its own can be a follow-up of the previous turn (那…呢,
+    其中…, 去年呢, 第二大的是哪个); greetings and requests from outside budgets (你好, 写一首诗,
+    今天天气怎么样) are not, so they never repeat the previous answer."""
+    return bool(intent.follow_up or intent.explicit_op or _BUDGET_WORDS.search(sub) or _ASKS_ABOUT_FIGURES.search(sub))
 
 
 def _without_ops(text: str) -> str:

@@ -181,3 +181,15 @@ def test_control_sequences_and_sql_text(seed_assistant):
     a = seed_assistant.ask("'; DROP TABLE facts; --")
     assert a.kind == "out_of_scope" and len(a.parts) == 1
     assert seed_assistant.store.counts()["facts"] == 362
+
+
+def test_off_topic_turns_never_repeat_the_previous_answer(seed_assistant):
+    """A greeting or an unrelated request in a conversation is out of scope (it used to inherit the
+    previous subject and repeat its figure); a real follow-up still inherits it."""
+    conv = "off-topic-1"
+    assert seed_assistant.ask("机关运行经费是多少", conversation=conv).answer.startswith("机关运行经费支出预算 151.10 万元")
+    for text in ("你好", "帮我写一首诗", "今天天气怎么样？"):
+        ans = seed_assistant.ask(text, conversation=conv)
+        assert ans.kind == "out_of_scope" and ans.facts == [] and ans.citations == [], text
+    why = seed_assistant.ask("为什么下降", conversation=conv)
+    assert why.kind == "passage" and "机关运行经费" in why.answer and "151.10" in why.answer
