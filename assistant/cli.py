@@ -170,10 +170,21 @@ def evaluate(gold: list[Path] = typer.Argument(..., help="金标准文件（.jso
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    from .config import Settings
+    from .store.backends import backend_error, check_database_url
+
     try:
+        check_database_url(Settings.from_env().database_url)
         app()
     except BudgetQAError as exc:
         print(f"错误：{exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:  # a server backend that cannot be reached: one clear line, no traceback
+        err = backend_error(exc, Settings.from_env())
+        if err is None:
+            raise
+        logging.getLogger(__name__).debug("backend failure", exc_info=exc)
+        print(f"错误：{err}", file=sys.stderr)
         sys.exit(2)
 
 

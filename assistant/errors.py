@@ -15,3 +15,7 @@ class IndexMissingError(BudgetQAError):
 
 class QuestionError(BudgetQAError):
     """The question cannot be processed (empty, too long)."""
+
+
+class ConfigError(BudgetQAError):
+    """A setting (``BUDGET_QA_*``) is unusable, or a server it names cannot be reached."""

@@ -99,6 +99,25 @@ class LLMSettings:
         return bool(self.provider and self.model)
 
 
+def check_settings() -> LLMSettings:
+    """The ``BUDGET_QA_LLM_*`` setting, checked when a server starts (not at its first question).
+
+    Raises ConfigError for an unknown provider, a bad timeout or token limit, or a provider without
+    a model (and the reverse): a half-set model setting must not be silently ignored.
+    """
+    from .errors import ConfigError
+
+    try:
+        s = LLMSettings.from_env()
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if s.provider and not s.model:
+        raise ConfigError(f"设置了 BUDGET_QA_LLM_PROVIDER={s.provider}，但没有设置 BUDGET_QA_LLM_MODEL（模型名）")
+    if s.model and not s.provider:
+        raise ConfigError(f"设置了 BUDGET_QA_LLM_MODEL={s.model}，但没有设置 BUDGET_QA_LLM_PROVIDER（openai 或 ollama）")
+    return s
+
+
 def make_chat_model(settings: LLMSettings | None = None, *, provider: str | None = None,
                     model: str | None = None, base_url: str | None = None, api_key: str | None = None,
                     timeout: float | None = None, max_tokens: int | None = None):
@@ -448,6 +467,7 @@ def guard(reply: str, answer: Answer, table_units: dict[str, str] | None = None)
             v = f"数字不在所给材料中：{num}"
             if v not in violations:
                 violations.append(v)
+    violations += [v for v in _meaning_violations(reply, answer) if v not in violations]
     # a sentence with a figure carries a marker, unless it only repeats figures that the deterministic
     # answer itself states without one (a formula, a unit conversion, a quoted reason)
     unmarked = _unmarked_figures(answer)
@@ -458,13 +478,55 @@ def guard(reply: str, answer: Answer, table_units: dict[str, str] | None = None)
     return violations
 
 
-def _material_numbers(answer: Answer) -> set[Decimal]:
-    """Every Arabic number printed in what the model was given (question, answer, facts, quotes)."""
+def _material_texts(answer: Answer) -> list[str]:
+    """What the model was given: question, deterministic text and formulas, facts, citations."""
     texts = [answer.question]
     for p in [answer] + list(answer.parts):
         texts += [p.answer, p.formula]
     texts += [f"{f.value} {f.source}" for f in answer.facts]
     texts += [f"{c.doc_title} {c.locator} {c.quote}" for c in answer.citations]
+    return [t for t in texts if t]
+
+
+#: "比2022年" / "与 2022 年相比" / "较上年": the year a figure is compared with
+_COMPARED_YEAR = re.compile(r"(?:比|较|与|同|相比于|对比)\s*((?:19|20)\d{2})\s*年")
+_UP_WORDS, _DOWN_WORDS = ("增加", "增长", "上升", "提高", "多"), ("减少", "下降", "降低", "少", "下调")
+#: a change stated with its direction: "减少 2.80 万元", "下降1.82%"
+_DIRECTED = re.compile(r"(增加|增长|上升|提高|减少|下降|降低|下调)\s*了?\s*(" + _AR_NUM + r")")
+
+
+def _directions(texts: list[str]) -> dict[Decimal, set[int]]:
+    """{value: {+1/-1}} for every number stated after a direction word (增加/减少…) in ``texts``."""
+    out: dict[Decimal, set[int]] = {}
+    for t in texts:
+        for m in _DIRECTED.finditer(t.translate(_FULLWIDTH)):
+            d = _dec(m.group(2))
+            if d is not None:
+                out.setdefault(d, set()).add(1 if m.group(1) in _UP_WORDS else -1)
+    return out
+
+
+def _meaning_violations(reply: str, answer: Answer) -> list[str]:
+    """A reply whose figures are right but whose meaning is not: a comparison with a year the
+    material never compares with ("比2023年" for "比2022年"), or a change in the opposite
+    direction (增加 for 减少). Years are not figures, but the year compared with is part of one."""
+    texts = _material_texts(answer)
+    flat = re.sub(r"\s+", "", " ".join(texts))
+    out = []
+    for m in _COMPARED_YEAR.finditer(reply.translate(_FULLWIDTH)):
+        year = m.group(1)
+        if not re.search(r"(?:比|较|与|同|相比于|对比)" + year + "年", flat):
+            out.append(f"比较的年份不在所给材料中：{m.group(0)}")
+    given = _directions(texts)
+    for value, dirs in _directions([reply]).items():
+        if value in given and not (dirs & given[value]):
+            out.append(f"增减方向与来源相反：{value}")
+    return out
+
+
+def _material_numbers(answer: Answer) -> set[Decimal]:
+    """Every Arabic number printed in what the model was given (question, answer, facts, quotes)."""
+    texts = _material_texts(answer)
     out: set[Decimal] = set()
     for t in texts:
         for m in re.finditer(_AR_NUM, (t or "").translate(_FULLWIDTH)):
@@ -620,8 +682,14 @@ def phrase_stream(question: str, answer: Answer, model, timeout: float | None = 
     limit = _timeout_of(timeout)
     messages = build_messages(question, answer, table_units)
 
+    stop = threading.Event()
+
     def produce(put, m):
-        for chunk in model.stream(m):
+        stream = model.stream(m)
+        for chunk in stream:
+            if stop.is_set():  # the caller gave up (timeout): close the stream, so the server stops
+                getattr(stream, "close", lambda: None)()  # generating for nobody
+                return
             text = _text_of(chunk)
             if text:
                 put(("chunk", text))
@@ -636,6 +704,7 @@ def phrase_stream(question: str, answer: Answer, model, timeout: float | None = 
         try:
             kind, value = q.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
+            stop.set()
             yield _fallback(answer, f"语言模型超时（{limit:g} 秒）", model, question)
             return
         if kind == "chunk":

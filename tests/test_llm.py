@@ -31,6 +31,7 @@ Q_TOTAL = "2023年收入总计是多少？"  # 收入总计 1990.50 万元[1] (o
 Q_SHARE = "项目支出占比多少？"  # 187.00 万元, 1990.50 万元, 9.39% ([1][2])
 Q_TOP = "哪个项目的预算最多？"  # table rows of 项目支出预算表 (单位：万元), [1]–[7]
 Q_CARS = "共有多少辆车？"  # 27 辆 [1]
+Q_CHANGE = "机关运行经费比2022年减少了多少？"  # 151.10 万元, 比2022年减少 2.80 万元, 下降 1.82% [1]
 
 FAITHFUL_TOTAL = "根据文件，2023年该单位收入总计为1990.50万元[1]。"
 
@@ -47,7 +48,7 @@ def _no_llm_env(monkeypatch):
 
 @pytest.fixture(scope="module")
 def answers(seed_assistant):
-    return {q: seed_assistant.ask(q) for q in (Q_TOTAL, Q_SHARE, Q_TOP, Q_CARS)}
+    return {q: seed_assistant.ask(q) for q in (Q_TOTAL, Q_SHARE, Q_TOP, Q_CARS, Q_CHANGE)}
 
 
 def fake(*replies: str, **kw) -> FakeListChatModel:
@@ -202,6 +203,11 @@ REJECTED = [
     ("changed count", Q_CARS, "共有车辆二十八辆[1]。",
      ["数字不在所给事实或引文中：二十八辆", "遗漏了事实中的数字：27辆"]),
     ("empty reply", Q_TOTAL, "  ", ["语言模型没有给出回答"]),
+    # right figures, wrong meaning
+    ("reversed direction", Q_CHANGE, "机关运行经费支出预算 151.10 万元[1]，比2022年增加 2.80 万元[1]，下降 1.82%[1]。",
+     ["增减方向与来源相反：2.80"]),
+    ("other year compared", Q_CHANGE, "机关运行经费支出预算 151.10 万元[1]，比2023年减少 2.80 万元[1]，下降 1.82%[1]。",
+     ["比较的年份不在所给材料中：比2023年"]),
 ]
 
 
@@ -319,6 +325,31 @@ def test_stream_timeout_falls_back(answers):
     out = list(phrase_stream(Q_TOTAL, answers[Q_TOTAL], fake(FAITHFUL_TOTAL, sleep=0.2), timeout=1))
     assert out[-1] == (answers[Q_TOTAL], "已使用确定性回答：语言模型超时（1 秒）")
     assert 0 < len(out) - 1 < len(FAITHFUL_TOTAL)
+
+
+def test_stream_timeout_stops_reading_the_model(answers):
+    """After the timeout the model's stream is closed (a real server then stops generating for
+    nobody), instead of being read to its end in the background."""
+    from langchain_core.messages import AIMessageChunk
+
+    state = {"chunks": 0, "closed": False}
+
+    class Slow:
+        model_name = "slow"
+
+        def stream(self, messages):
+            try:
+                for ch in FAITHFUL_TOTAL:
+                    time.sleep(0.1)
+                    state["chunks"] += 1
+                    yield AIMessageChunk(content=ch)
+            finally:
+                state["closed"] = True
+
+    out = list(phrase_stream(Q_TOTAL, answers[Q_TOTAL], Slow(), timeout=0.5))
+    assert out[-1] == (answers[Q_TOTAL], "已使用确定性回答：语言模型超时（0.5 秒）")
+    time.sleep(0.5)
+    assert state["closed"] and state["chunks"] < 10 < len(FAITHFUL_TOTAL)
 
 
 def test_ask_fluent_uses_the_assistant_model(seed_assistant, answers, monkeypatch):

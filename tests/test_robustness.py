@@ -162,3 +162,46 @@ def test_changed_document_replaces_its_facts_completely(tmp_path, data_dir):
     facts = a.store.facts()
     assert not [f for f in facts if f.label == "三公经费预算" and f.value_text == "25.50"]
     assert a.store.counts() == {"documents": 1, "tables": 11, "facts": 362, "passages": 49}
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unusable_server_settings_give_one_clear_line(index, tmp_path):
+    """A database URL that is not PostgreSQL, a PostgreSQL or Chroma server that is not there: exit
+    code 2 and one message naming the setting (password redacted), no traceback; the index stays."""
+    before = answer(index)
+    port = _free_loopback_port()  # nothing listens there
+    r = run(["ask", SANGONG, "--index", str(index)], env={"BUDGET_QA_DATABASE_URL": "mysql://u:secret@db/x"})
+    assert (r.returncode, r.stderr.strip()) == (2, "错误：BUDGET_QA_DATABASE_URL 应以 postgresql:// 开头（例如 postgresql://"
+                                                  "用户:密码@127.0.0.1:5432/budgetqa），而不是“mysql://u:***@db/x”")
+    r = run(["ask", SANGONG], env={"BUDGET_QA_DATABASE_URL": f"postgresql://u:secret@127.0.0.1:{port}/x"})
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "secret" not in r.stderr
+    assert last.startswith(f"错误：无法使用数据库 postgresql://u:***@127.0.0.1:{port}/x：") and "Connection refused" in last
+    r = run(["ingest", str(SEED), "--index", str(tmp_path / "other")],
+            env={"BUDGET_QA_CHROMA_URL": f"http://127.0.0.1:{port}"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"错误：无法连接 Chroma 服务器 http://127.0.0.1:{port}：")
+    assert answer(index) == before
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"BUDGET_QA_LLM_PROVIDER": "foo", "BUDGET_QA_LLM_MODEL": "m"}, "错误：BUDGET_QA_LLM_PROVIDER 只能是 openai 或 ollama，而不是“foo”"),
+    ({"BUDGET_QA_LLM_PROVIDER": "openai", "BUDGET_QA_LLM_MODEL": "m", "BUDGET_QA_LLM_TIMEOUT": "abc"},
+     "错误：BUDGET_QA_LLM_TIMEOUT 应为秒数，而不是“abc”"),
+    ({"BUDGET_QA_LLM_PROVIDER": "openai", "BUDGET_QA_LLM_TIMEOUT": "0"}, "错误：BUDGET_QA_LLM_TIMEOUT 应大于 0"),
+    ({"BUDGET_QA_LLM_PROVIDER": "openai"}, "错误：设置了 BUDGET_QA_LLM_PROVIDER=openai，但没有设置 BUDGET_QA_LLM_MODEL（模型名）"),
+])
+def test_a_bad_model_setting_stops_the_server_start(index, env, message):
+    """The chat server refuses to start on an unusable BUDGET_QA_LLM_* (instead of ignoring it until
+    the first question)."""
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(_free_loopback_port()),
+                        "--index", str(index)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, **env})
+    assert (r.returncode, r.stderr.strip().splitlines()[-1]) == (2, message)

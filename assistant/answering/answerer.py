@@ -48,6 +48,19 @@ class TurnCitations:
 #: words asking for money (资金, 金额, 经费, 多少钱, 元): a count never answers them
 _AMOUNT_ASKED = re.compile(r"资金|金额|经费|钱|[万亿]?元")
 
+_RETRIEVAL_FAILURES: set[str] = set()
+
+
+def _log_retrieval_failure(exc: Exception) -> None:
+    """Log a failed vector/BM25 search: with its traceback the first time a kind of failure occurs
+    in this process, then one line (an unreachable Chroma server fails every passage question)."""
+    kind = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if kind in _RETRIEVAL_FAILURES:
+        log.warning("retrieval failed again (%s); using lexical fallback", kind)
+        return
+    _RETRIEVAL_FAILURES.add(kind)
+    log.error("retrieval failed; using lexical fallback", exc_info=exc)
+
 class DocumentAnswerer:
     """Answers intents against one document. ``facts``/``passages``/``tables`` are that document's;
     ``retriever`` (optional) is the hybrid passage search used for definitions and explanations."""
@@ -857,8 +870,8 @@ class DocumentAnswerer:
                     if isinstance(p, tuple):
                         p = p[0]
                     out.append(p)
-            except Exception:  # retrieval is an aid; the lexical fallback below still answers
-                log.exception("retrieval failed; using lexical fallback")
+            except Exception as exc:  # retrieval is an aid; the lexical fallback below still answers
+                _log_retrieval_failure(exc)
         for p in pool:
             if p not in out:
                 out.append(p)

@@ -1000,6 +1000,9 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progre
     (:mod:`assistant.web.api`, under ``/api/``) and the chat page mounted at "/". Never creates a
     public share link; telemetry is off.
     """
+    from assistant.llm import check_settings
+
+    check_settings()  # a half-set or invalid BUDGET_QA_LLM_* stops the start with a clear message
     _prepare_environment(settings)
     import fastapi
     import gradio as gr
