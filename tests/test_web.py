@@ -290,6 +290,20 @@ def test_handlers_scope_and_conversation():
     assert chat == [] and box == "" and pending == "" and new_conv and new_conv != conv
 
 
+def test_a_document_added_elsewhere_is_in_an_open_pages_scope():
+    """A page opened before another page or worker added a document offers the old list; with all
+    of it chosen the question goes to every document (scope None), the new one included; with a
+    choice made on that page it stays that choice."""
+    fake = FakeAssistant()
+    h = ChatHandlers(fake)
+    offered = [d.doc_id for d in DOCS[:-1]]  # the page was opened before the last document came
+    h.reply("项目支出占比多少", [], "c1", list(offered), None, offered)
+    assert fake.calls[-1] == ("项目支出占比多少", "c1", None)
+    everything = [d.doc_id for d in DOCS]  # a page that offered both, one chosen
+    h.reply("项目支出占比多少", [], "c1", everything[1:], None, everything)
+    assert fake.calls[-1] == ("项目支出占比多少", "c1", everything[1:])
+
+
 def test_handlers_errors_become_plain_messages():
     h = ChatHandlers(FakeAssistant())
     _, history, pending = h.submit("   ", [])

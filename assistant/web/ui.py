@@ -476,15 +476,20 @@ class ChatHandlers:
             self._examples = self._examples or []
         return list(self._examples)
 
-    def resolve_scope(self, selected: Sequence[str] | None) -> list[str] | None:
+    def resolve_scope(self, selected: Sequence[str] | None,
+                      offered: Sequence[str] | None = None) -> list[str] | None:
         """Map the selector value to the ``scope`` argument: None when every document is chosen.
 
         ``selected=None`` (no selector value at all) also means every document; an empty list
-        means none, which :meth:`reply` answers with a prompt to choose some.
+        means none, which :meth:`reply` answers with a prompt to choose some. ``offered`` are the
+        documents the page listed when it was opened (or after its last upload): choosing all of
+        them means every document, including ones added since by another page or worker.
         """
         if selected is None:
             return None
         wanted = set(selected)
+        if offered and wanted >= set(offered):
+            return None
         doc_ids = self.doc_ids
         chosen = [d for d in doc_ids if d in wanted]
         if len(chosen) == len(doc_ids):
@@ -507,6 +512,7 @@ class ChatHandlers:
         conversation: str | None,
         selected: Sequence[str] | None,
         turns: dict | None = None,
+        offered: Sequence[str] | None = None,
     ) -> tuple[list, str, dict]:
         """Ask the assistant and append its formatted reply (the last state of :meth:`reply_stream`).
 
@@ -514,7 +520,7 @@ class ChatHandlers:
         this reply when it is an answer (its :class:`Answer` is in ``turns["by_index"]``), else None.
         """
         state = None
-        for state in self.reply_stream(question, history, conversation, selected, turns):
+        for state in self.reply_stream(question, history, conversation, selected, turns, offered):
             pass
         return state
 
@@ -525,6 +531,7 @@ class ChatHandlers:
         conversation: str | None,
         selected: Sequence[str] | None,
         turns: dict | None = None,
+        offered: Sequence[str] | None = None,
     ) -> Iterator[tuple[list, str, dict]]:
         """Like :meth:`reply`, yielding (history, conversation id, turns) as the reply grows.
 
@@ -538,7 +545,7 @@ class ChatHandlers:
         history = list(history or [])
         conversation = conversation or new_conversation_id()
         turns = dict(turns or _empty_turns())
-        scope = self.resolve_scope(selected)
+        scope = self.resolve_scope(selected, offered)
         answer = None
         if scope is not None and not scope:
             text = escape_markdown(MSG_NO_SCOPE)
@@ -774,8 +781,9 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         copy_text = answer_plain_text(answer) if answer is not None else ""
         return [sources_update, panel, chart_update, copy_text]
 
-    def on_reply(question, history, conversation, selected, turns):
-        for history, conversation, turns in handlers.reply_stream(question, history, conversation, selected, turns):
+    def on_reply(question, history, conversation, selected, turns, offered):
+        for history, conversation, turns in handlers.reply_stream(question, history, conversation, selected, turns,
+                                                                  offered):
             yield [history, conversation, turns, *answer_extras(turns)]
 
     def on_clear():
@@ -797,12 +805,12 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
 
         ok, notice, doc_id = handlers.upload(path, progress=say, token=token)
         if not ok:
-            return [notice, gr.skip(), *([gr.skip()] * (MAX_EXAMPLES + 1))]
+            return [notice, gr.skip(), gr.skip(), *([gr.skip()] * (MAX_EXAMPLES + 1))]
         progress(0.95, desc="更新示例问题…")
         choices = handlers.scope_choices()
         keep = set(selected or []) | {doc_id}
         value = [d for _, d in choices if d in keep]
-        return [notice, gr.update(choices=choices, value=value),
+        return [notice, gr.update(choices=choices, value=value), [d for _, d in choices],
                 *example_updates(handlers.example_questions())]
 
     def on_load():
@@ -813,7 +821,7 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         examples = handlers.example_questions()
         extra = ([gr.skip()] * (MAX_EXAMPLES + 1) if examples == initial_examples
                  else example_updates(examples))
-        return [scope_update, *extra]
+        return [scope_update, [d for _, d in choices], *extra]
 
     def on_export():
         path, notice = handlers.export_feedback()
@@ -823,6 +831,7 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         conversation = gr.State(None)
         pending = gr.State("")
         turns = gr.State(_empty_turns())
+        offered = gr.State([doc_id for _, doc_id in initial_choices])  # see ChatHandlers.resolve_scope
 
         gr.Markdown(f"# {PAGE_TITLE}\n根据已载入的部门预算、决算公开文件回答问题，每个数字都注明出处。")
         with gr.Row(equal_height=False):
@@ -920,7 +929,7 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
                 api_visibility="private",
             ).then(
                 on_reply,
-                inputs=[pending, chatbot, conversation, scope, turns],
+                inputs=[pending, chatbot, conversation, scope, turns, offered],
                 outputs=[chatbot, conversation, turns, *extras],
                 concurrency_id="ask",
                 concurrency_limit=1,
@@ -950,7 +959,7 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         upload.click(
             on_upload,
             inputs=[upload_file, scope, upload_token],
-            outputs=[upload_status, scope, examples_heading, *example_buttons],
+            outputs=[upload_status, scope, offered, examples_heading, *example_buttons],
             concurrency_id="ask",
             concurrency_limit=1,
             show_progress="full",
@@ -958,7 +967,7 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
             api_visibility="private",
         )
         export.click(on_export, inputs=None, outputs=[export_file, notice], api_visibility="private")
-        demo.load(on_load, inputs=None, outputs=[scope, examples_heading, *example_buttons],
+        demo.load(on_load, inputs=None, outputs=[scope, offered, examples_heading, *example_buttons],
                   api_visibility="private")
     return demo
 
