@@ -476,3 +476,26 @@ def test_two_workers_answer_identically_and_share_uploads_and_feedback(tmp_path,
     finally:
         for proc, _, _ in workers:
             stop(proc)
+
+
+def test_feedback_survives_a_lost_database_connection(pg_url):
+    """After the server dropped the connection (a PostgreSQL restart), the next rating is stored,
+    not lost on the stale connection."""
+    import psycopg
+
+    from assistant.store.postgres import PostgresFeedbackStore
+
+    fb = PostgresFeedbackStore(pg_url)
+    answer = {"answer": "项目支出 187.00 万元[1]。", "kind": "figure", "citations": []}
+    first = fb.add("项目支出是多少", answer, 1)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (fb.conn().info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError):  # what the rating met before it reconnected
+        fb._add("被丢弃", answer, 1, "", None)
+    admin_kill = psycopg.connect(pg_url, autocommit=True)
+    admin_kill.execute("SELECT pg_terminate_backend(%s)", (fb.conn().info.backend_pid,))
+    admin_kill.close()
+    second = fb.add("项目支出是多少？", answer, -1)
+    assert second > first
+    assert [(r["question"], r["rating"]) for r in fb.rows()] == [("项目支出是多少", 1), ("项目支出是多少？", -1)]
+    fb.close()

@@ -339,8 +339,20 @@ class PostgresFeedbackStore(_Connected):
     """Feedback in PostgreSQL, shared by every worker (same interface as ``FeedbackStore``)."""
 
     def add(self, question: str, answer: dict, rating: int, comment: str = "", conversation: str | None = None) -> int:
+        """Store one rating; returns its id. A connection broken since its last use (the server was
+        restarted) is reopened and the insert tried once more, so that rating is not lost."""
         if rating not in (1, -1):
             raise ValueError("rating must be 1 or -1")
+        import psycopg
+
+        try:
+            return self._add(question, answer, rating, comment, conversation)
+        except psycopg.OperationalError:
+            log.warning("feedback: database connection lost; reconnecting once")
+            self.close()
+            return self._add(question, answer, rating, comment, conversation)
+
+    def _add(self, question: str, answer: dict, rating: int, comment: str, conversation: str | None) -> int:
         row = self.conn().execute(
             "INSERT INTO feedback (created, conversation, question, answer, kind, rating, comment, citations) "
             "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
