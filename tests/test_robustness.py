@@ -205,3 +205,13 @@ def test_a_bad_model_setting_stops_the_server_start(index, env, message):
                         "--index", str(index)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
                        env={**os.environ, **env})
     assert (r.returncode, r.stderr.strip().splitlines()[-1]) == (2, message)
+
+
+def test_a_text_without_budget_data_is_refused(index, tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_text("hello world\n会议纪要：下周一开会。\n", encoding="utf-8")
+    before = answer(index)
+    r = run(["ingest", str(note), "--index", str(index)])
+    assert (r.returncode, r.stderr.strip().splitlines()[-1]) == (
+        2, "错误：文件中没有识别到预算数据（没有表格，也没有金额）：note.txt（需要部门预算、决算公开文件）")
+    assert answer(index) == before

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import IngestError
 from ..model import Document, Fact, Passage, Table
 from .narrative import FIGURE_RE, extract_figures
 from .reader import SourceText, read_source
@@ -295,6 +296,11 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
     if spaced_tables:
         parsed.facts = name_positional_columns(parsed.facts)
     if not raw_tables and not spaced_tables:
+        if not parsed.facts:
+            # neither a table nor an amount in the text: not a budget disclosure (a stray note, a
+            # wrong file); indexing it would only add noise to every answer
+            raise IngestError(f"文件中没有识别到预算数据（没有表格，也没有金额）：{Path(parsed.document.path).name}"
+                              f"（需要部门预算、决算公开文件）")
         parsed.warnings.append("未识别到表格：已按叙述文本入库")
     return parsed
 
