@@ -476,6 +476,28 @@ def test_upload_rejected_file_shows_engine_message(tmp_path):
     assert [c for _, c in h.scope_choices()] == [d.doc_id for d in DOCS]
 
 
+def test_upload_while_the_database_is_down_says_so(tmp_path):
+    import psycopg
+
+    from assistant.config import Settings
+
+    class DatabaseDown(FakeAssistant):
+        def __init__(self):
+            super().__init__()
+            self.settings = Settings(database_url="postgresql://budgetqa:secret@127.0.0.1:5432/budgetqa")
+
+        def add_document(self, name, data, progress=None):
+            raise psycopg.OperationalError("connection failed: Connection refused")
+
+    doc = tmp_path / "d.txt"
+    doc.write_text("2023年收入总计 1990.50 万元。", encoding="utf-8")
+    ok, notice, doc_id = ChatHandlers(DatabaseDown()).upload(str(doc))
+    assert (ok, doc_id) == (False, None)
+    assert notice == escape_markdown(
+        "未入库，索引未改变：无法使用数据库 postgresql://budgetqa:***@127.0.0.1:5432/budgetqa："
+        "connection failed: Connection refused。请检查 BUDGET_QA_DATABASE_URL，以及 PostgreSQL 是否在运行。")
+
+
 # ---------------------------------------------------------------------------------------------
 # Browser tests
 # ---------------------------------------------------------------------------------------------

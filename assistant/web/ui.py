@@ -724,8 +724,15 @@ class ChatHandlers:
         except BudgetQAError as err:
             logger.info("upload %s rejected: %s", name, err)
             return False, escape_markdown(f"未入库：{err}"), None
-        except Exception:
+        except Exception as exc:
             logger.exception("upload %s failed", name)
+            settings = getattr(self.assistant, "settings", None)
+            if settings is not None:
+                from assistant.store.backends import backend_error
+
+                err = backend_error(exc, settings)  # the database or Chroma server is unreachable
+                if err is not None:
+                    return False, escape_markdown(f"未入库，索引未改变：{err}"), None
             return False, escape_markdown(MSG_UPLOAD_FAILED), None
         lines = [escape_markdown(f"已入库：{summary.title}（{summary.tables} 张表，{summary.facts} 个数字，"
                                  f"{summary.passages} 个段落）")]
