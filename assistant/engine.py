@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
+from .catalog import Catalog
 from .config import Settings
 from .errors import IndexMissingError, QuestionError
 from .index import INDEX_VERSION, Generations
@@ -37,6 +38,11 @@ class Assistant:
     id keeps its own context (subject, last set of items, operation). ``generation`` is the id of the
     index generation served; ``ask`` and ``documents`` switch to a newer published one (written by
     another process or worker) within :attr:`REFRESH_SECONDS`.
+
+    Startup reads only the document list; each document's facts, passages and tables are read
+    from the fact store when a question first needs that document (see :class:`Catalog`), and a
+    question naming a department is scoped to it before any document is read, so the cost of such
+    a question does not grow with the number of documents.
     """
 
     #: how often (seconds) ``ask``/``documents`` look for a newer published generation
@@ -54,7 +60,8 @@ class Assistant:
         self._retriever = None
         self._lock = threading.Lock()
         self._contexts: dict[str, dict] = {}
-        self._answerers = self._build_answerers()
+        self._retired = None
+        self.catalog = Catalog(self.store, self.lexicon, retriever=_LazyRetriever(self))
 
     @classmethod
     def open(cls, settings: Settings, build_if_missing: bool = True, progress=None) -> "Assistant":
@@ -86,11 +93,13 @@ class Assistant:
             self._checked = time.monotonic()
             if gen is None or gen == self.generation:
                 return
-            old = self.store
             store = open_fact_store(self.settings, gen)
-            self.generation, self.store, self._retriever = gen, store, None
-            self._answerers = self._build_answerers()
-            old.close()
+            catalog = Catalog(store, self.lexicon, retriever=_LazyRetriever(self))
+            # the store replaced last time is closed now: a question still running on it has ended
+            if self._retired is not None:
+                self._retired.close()
+            self._retired = self.store
+            self.generation, self.store, self._retriever, self.catalog = gen, store, None, catalog
             log.info("now serving index generation %s", gen)
 
     def _refresh(self) -> None:
@@ -135,10 +144,10 @@ class Assistant:
         """A table rebuilt from its facts for display: {"table_id", "doc_id", "title", "unit", "line",
         "page", "columns": [header path text per column index], "column_index": [col_index…],
         "rows": [{"line", "label", "code", "cells": {col_index: value_text}}]} (None if unknown)."""
-        table = next((t for t in self.store.tables() if t.table_id == table_id), None)
+        table = self.store.table(table_id)
         if table is None:
             return None
-        facts = [f for f in self.store.facts([table.doc_id]) if f.table_id == table_id]
+        facts = [f for f in self.catalog.answerer(table.doc_id).facts if f.table_id == table_id]
         cols: dict[int, str] = {}
         rows: dict[int, dict] = {}
         for f in facts:
@@ -185,18 +194,6 @@ class Assistant:
             gens.discard(gen)
         return gens.current()
 
-    def _build_answerers(self) -> dict[str, DocumentAnswerer]:
-        docs = self.store.documents()
-        facts = self.store.facts()
-        passages = self.store.passages()
-        tables = self.store.tables()
-        out = {}
-        for d in docs:
-            out[d.doc_id] = DocumentAnswerer(
-                d, [f for f in facts if f.doc_id == d.doc_id], [p for p in passages if p.doc_id == d.doc_id],
-                [t for t in tables if t.doc_id == d.doc_id], self.lexicon, retriever=_LazyRetriever(self))
-        return out
-
     @property
     def retriever(self):
         """The hybrid (Chroma + BM25) retriever, created on first use."""
@@ -205,22 +202,31 @@ class Assistant:
                 from .answering.retrieve import HybridRetriever
                 from .embedding import make_embedder
                 from .store.backends import open_vector_store
-                from .store.lexical import BM25Index
+                from .store.lexical import STATS_BLOB, BM25Index, BM25Stats, ScopedBM25Index
 
                 vectors = open_vector_store(self.settings, self.generation, make_embedder(self.settings.embedder))
-                bm25 = BM25Index(jieba_dir=self.settings.data_dir / "cache" / "jieba")
-                data = self.generations.load_blob(self.generation, "bm25.json")
-                if data is None:
-                    raise IndexMissingError(f"No lexical index in generation {self.generation}. "
-                                            "Build the index with 'budget-qa ingest'.")
-                bm25.loads(data.decode("utf-8"), f"{self.generation}/bm25.json")
-                self._retriever = HybridRetriever(vectors, bm25)
+                jieba_dir = self.settings.data_dir / "cache" / "jieba"
+                stats = self.generations.load_blob(self.generation, STATS_BLOB)
+                if stats is not None:
+                    lexical = ScopedBM25Index(BM25Stats.loads(stats.decode("utf-8"), f"{self.generation}/{STATS_BLOB}"),
+                                              self.catalog.passages, jieba_dir=jieba_dir)
+                else:  # a generation written before the statistics existed: the whole BM25 index
+                    data = self.generations.load_blob(self.generation, "bm25.json")
+                    if data is None:
+                        raise IndexMissingError(f"No lexical index in generation {self.generation}. "
+                                                "Build the index with 'budget-qa ingest'.")
+                    lexical = BM25Index(jieba_dir=jieba_dir).loads(data.decode("utf-8"), f"{self.generation}/bm25.json")
+                self._retriever = HybridRetriever(vectors, lexical)
             return self._retriever
 
     # ------------------------------------------------------------------ public API
     def documents(self) -> list[Document]:
+        """The loaded documents, ordered by doc_id."""
         self._refresh()
-        return [a.doc for a in self._answerers.values()]
+        return list(self.catalog.docs)
+
+    #: with more documents than this, example questions are tried on the first ones only
+    EXAMPLE_DOCUMENTS = 20
 
     def example_questions(self, limit: int = 6) -> list[str]:
         """Questions the loaded documents answer (candidates are tried; unanswerable ones dropped)."""
@@ -229,10 +235,13 @@ class Assistant:
         docs = self.documents()
         if len(docs) > 1:
             candidates = [f"{d.department}{d.year or ''}年三公经费是多少？" for d in docs[:3]] + candidates
+        # with many documents, the generic candidates are tried on the first few (answering one
+        # per document would take minutes at server start)
+        scope = [d.doc_id for d in docs[:self.EXAMPLE_DOCUMENTS]] if len(docs) > self.EXAMPLE_DOCUMENTS else None
         out = []
         for q in candidates:
             try:
-                if self.ask(q).kind not in ("not_found", "out_of_scope"):
+                if self.ask(q, scope=scope).kind not in ("not_found", "out_of_scope"):
                     out.append(q)
             except Exception:  # an example that fails is simply not offered
                 log.exception("example question failed: %s", q)
@@ -253,19 +262,24 @@ class Assistant:
         text = normalize_question(raw)
         if re.search(r"[A-Za-z]{3,}", text):
             text = self.lexicon.translate_english(text)
-        answerers = [a for d, a in self._answerers.items() if scope is None or d in scope]
-        if not answerers:
+        catalog = self.catalog
+        if scope is None:
+            docs = catalog.docs
+        else:
+            wanted = set(scope)
+            docs = [d for d in catalog.docs if d.doc_id in wanted]
+        if not docs:
             return Answer.combine(raw, [AnswerPart(raw, "未找到：当前范围内没有已载入的文档。", "not_found")])
         named_text = text  # before scoping removes the names it recognised
-        answerers, text = self._scope_by_question(text, answerers, ctx)
-        foreign = self._foreign_department(named_text, answerers)
+        docs, text = self._scope_by_question(text, docs, ctx, catalog)
+        foreign = self._foreign_department(named_text, docs, catalog)
         if foreign:
             return Answer.combine(raw, [AnswerPart(raw, f"未找到：已载入的文件中没有“{foreign}”的预算公开文件，"
                                                         f"无法回答它的数字。", "not_found")])
         reg = TurnCitations()
         parts: list[AnswerPart] = []
         for sub in split_questions(text):
-            parts.extend(self._answer_sub(sub, answerers, ctx, reg))
+            parts.extend(self._answer_sub(sub, docs, ctx, reg, catalog))
         if len(parts) > 1 and all(p.kind == "out_of_scope" for p in parts):
             parts = parts[:1]  # one note is enough when nothing in the turn is about a budget
         return Answer.combine(raw, parts)
@@ -304,69 +318,68 @@ class Assistant:
                 self._contexts.pop(next(iter(self._contexts)))
             return ctx
 
-    def _scope_by_question(self, text: str, answerers: list[DocumentAnswerer], ctx: dict
-                           ) -> tuple[list[DocumentAnswerer], str]:
+    def _scope_by_question(self, text: str, docs: list[Document], ctx: dict, catalog: Catalog
+                           ) -> tuple[list[Document], str]:
         """Documents the question names, and the question with the naming words removed.
 
-        A department is recognised by the character bigrams of its name that no other loaded
-        document's name shares (so 石泉路街道 or 生态环境局 pick one document, while a district name
-        common to several does not); a year picks the documents of that year. With no naming, a
-        follow-up keeps the previous turn's documents.
+        A department is recognised by its full name, or by the character bigrams of its name that
+        no other document in scope shares (so 石泉路街道 or 生态环境局 pick one document, while a
+        district name common to several does not; see :meth:`NameIndex.named`); a year picks the
+        documents of that year. With no naming, a follow-up keeps the previous turn's documents.
+        Nothing is read from the fact store here.
         """
-        if len(answerers) > 1:
-            weights = _distinctive_bigrams([a.doc.department for a in answerers])
-            scored = []
-            for a in answerers:
-                grams = _bigrams(a.doc.department)
-                scored.append((sum(weights[g] for g in _bigrams(text) if g in grams), a))
-            best = max(s for s, _ in scored)
-            chosen = [a for s, a in scored if best >= 2 and s >= best * 0.9] or answerers
-        else:
-            chosen = answerers
-        named = [a for a in chosen if a is not None] if chosen is not answerers else []
-        for a in named:
-            text = _strip_name(text, a.doc.department)
+        chosen = docs
+        narrowed = False
+        if len(docs) > 1:
+            named = catalog.name_index(docs).named(text)
+            if named:
+                chosen, narrowed = named, True
+                for d in named:
+                    text = _strip_name(text, d.department)
         years = [int(y) for y in re.findall(r"(20\d{2})\s*年", text)]
         if years and len(chosen) > 1:
-            by_year = [a for a in chosen if a.doc.year in years]
+            by_year = [d for d in chosen if d.year in years]
             if by_year:
-                chosen = by_year
-        if chosen is answerers and len(answerers) > 1 and ctx.get("docs"):
-            prev = [a for a in answerers if a.doc.doc_id in ctx["docs"]]
-            chosen = prev or chosen
-        ctx["docs"] = [a.doc.doc_id for a in chosen]
+                chosen, narrowed = by_year, True
+        if not narrowed and len(docs) > 1 and ctx.get("docs"):
+            prev = set(ctx["docs"])
+            chosen = [d for d in docs if d.doc_id in prev] or chosen
+        ctx["docs"] = [d.doc_id for d in chosen]
         return chosen, text
 
-    def _foreign_department(self, text: str, answerers: list[DocumentAnswerer]) -> str:
+    def _foreign_department(self, text: str, docs: list[Document], catalog: Catalog) -> str:
         """An organisation named in the question that none of the documents in scope is about and
         none mentions (北京市财政局 when only a 济源 document is loaded); "" if there is none."""
         for m in _ORG.finditer(text):
             org = m.group(0)
-            if any(org in a.text() or _names_department(org, a.doc.department) for a in answerers):
+            if any(_names_department(org, d.department) for d in docs):
+                continue
+            if any(org in a.text() for a in catalog.answerers(d.doc_id for d in docs)):
                 continue
             return org
         return ""
 
-    def _answer_sub(self, sub: str, answerers: list[DocumentAnswerer], ctx: dict, reg: TurnCitations
+    def _answer_sub(self, sub: str, docs: list[Document], ctx: dict, reg: TurnCitations, catalog: Catalog
                     ) -> list[AnswerPart]:
         """Parts answering one sub-question: one, or one per document when several answer."""
-        vocab = sorted({l for a in answerers for l in a.labels()})
+        ids = [d.doc_id for d in docs]
+        vocab = catalog.vocabulary(ids)
         expanded = self.lexicon.expand(sub, vocab)
         intent = parse_intent(expanded)
         if intent.table_named:
             # a question about a named table goes to the documents that have or list that table
-            having = [a for a in answerers if a.has_table(intent.table_named)]
-            answerers = having or answerers
+            having = [a.doc.doc_id for a in catalog.answerers(ids) if a.has_table(intent.table_named)]
+            ids = having or ids
         subject = expanded
         item_text = strip_filler(_without_ops(expanded))
-        mentions = any(_mentions(a, item_text) for a in answerers)
+        mentions = any(_mentions(catalog.labels(d), item_text) for d in ids)
         if not mentions and ctx.get("subject") and _continues(sub, intent):
             subject = ctx["subject"] + " " + expanded
             intent.follow_up = True
         if intent.follow_up and not intent.explicit_op and ctx.get("op") in ("share", "change"):
             intent.op = ctx["op"]
         results: list[tuple[DocumentAnswerer, AnswerPart]] = []
-        for a in answerers:
+        for a in catalog.answerers(ids):
             part = a.answer(intent, subject, reg, ctx)
             if part is not None:
                 results.append((a, part))
@@ -404,10 +417,10 @@ def _without_ops(text: str) -> str:
                   r"为什么|原因|是什么|什么|含义|占|比例|比重|去年|上年|今年", "", text)
 
 
-def _mentions(a: DocumentAnswerer, item_text: str) -> bool:
+def _mentions(labels, item_text: str) -> bool:
     if len(item_text) < 2:
         return False
-    return any(name_score(item_text, l) >= 2 for l in a.labels())
+    return any(name_score(item_text, l) >= 2 for l in labels)
 
 
 class _LazyRetriever:
@@ -418,21 +431,6 @@ class _LazyRetriever:
 
     def search(self, query, k=5, doc_ids=None, kinds=None):
         return self._assistant.retriever.search(query, k=k, doc_ids=doc_ids, kinds=kinds)
-
-
-def _bigrams(text: str) -> set[str]:
-    t = re.sub(r"[^\u4e00-\u9fff]", "", text)
-    return {t[i:i + 2] for i in range(len(t) - 1)}
-
-
-def _distinctive_bigrams(names: list[str]) -> dict[str, float]:
-    """Weight of each bigram of the department names: 1 if only one document's name has it, 0.2 if
-    several share it (a district or city name)."""
-    count: dict[str, int] = {}
-    for n in names:
-        for g in _bigrams(n):
-            count[g] = count.get(g, 0) + 1
-    return {g: (1.0 if c == 1 else 0.2) for g, c in count.items()}
 
 
 def _names_department(org: str, department: str) -> bool:

@@ -3,10 +3,11 @@ and publishes it by atomically replacing the ``CURRENT`` pointer file (``os.repl
 whatever ``CURRENT`` names, so a failed or killed ingest leaves the previous generation serving.
 
 Layout: ``index/CURRENT`` (text: generation folder name), ``index/gen-<time>-<pid>/`` holding
-``facts.sqlite``, ``chroma/`` and ``bm25.json``.
+``facts.sqlite``, ``chroma/`` and ``bm25-stats.json`` (the BM25 corpus statistics; generations written
+by older versions hold the whole BM25 index ``bm25.json`` instead, still read).
 
 :class:`Generations` is the same life cycle for every backend (see :mod:`assistant.store.backends`):
-with ``BUDGET_QA_DATABASE_URL`` the pointer, the version and ``bm25.json`` live in PostgreSQL and the
+with ``BUDGET_QA_DATABASE_URL`` the pointer, the version and the BM25 blob live in PostgreSQL and the
 facts carry a ``generation_id``; with ``BUDGET_QA_CHROMA_URL`` each generation's vectors are a
 collection ``passages_<generation>`` on the Chroma server. Stores that stay local (SQLite, local
 Chroma) live in the generation folder as above.
@@ -109,7 +110,7 @@ class Generations:
         return self._db is None or not self.settings.chroma_url
 
     def folder(self, gen: str) -> Path:
-        """The local folder of a generation (facts.sqlite, chroma/, bm25.json, VERSION as used)."""
+        """The local folder of a generation (facts.sqlite, chroma/, bm25-stats.json, VERSION as used)."""
         return self.index_dir / gen
 
     # ---- reading ----
@@ -127,7 +128,7 @@ class Generations:
         return generation_version(self.folder(gen))
 
     def load_blob(self, gen: str, name: str) -> bytes | None:
-        """A file of the generation (``bm25.json``), None if absent."""
+        """A file of the generation (``bm25-stats.json``), None if absent."""
         if self._db is not None:
             return self._db.get_blob(gen, name)
         f = self.folder(gen) / name
@@ -176,6 +177,13 @@ class Generations:
         tmp = f.with_name(f.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, f)
+
+    def delete_blob(self, gen: str, name: str) -> None:
+        """Remove a file of the generation (no error if it is absent)."""
+        if self._db is not None:
+            self._db.delete_blob(gen, name)
+        else:
+            (self.folder(gen) / name).unlink(missing_ok=True)
 
     def stamp(self, gen: str) -> None:
         """Record the current INDEX_VERSION in ``gen``."""

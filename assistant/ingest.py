@@ -1,14 +1,15 @@
 """Ingest: parse documents, write them into a new index generation, verify, publish.
 
-Nothing is changed when any document fails to parse: all files are parsed before the generation is
-written, and a failure while writing discards the unpublished generation.
+Nothing is changed when any document fails to parse: documents are written into a new, unpublished
+generation, and any failure (parsing or writing) discards it. Small ingests parse every file first;
+large ones parse each document just before writing it, so memory stays flat.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .config import Settings
 from .errors import IngestError
@@ -71,6 +72,11 @@ def unique_doc_ids(files: list[Path]) -> dict[Path, str]:
     return ids
 
 
+#: up to this many files are all parsed before anything is written (a bad file then fails fast);
+#: larger ingests parse each document just before writing it, so memory does not grow with them
+PARSE_AHEAD = 20
+
+
 def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None = None,
            embedder=None, fresh: bool = False, if_missing: bool = False) -> IngestReport:
     """Parse ``paths`` and publish a new index generation containing them (plus what the current
@@ -78,22 +84,26 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
     With ``if_missing``, nothing is written when a generation was published meanwhile (several
     workers starting together on an empty database build the index once).
 
-    Raises IngestError (nothing changed) for unreadable documents.
+    Raises IngestError (nothing changed) for unreadable documents: the new generation is only
+    published when every document was parsed and written.
     """
     say = progress or (lambda msg: log.info(msg))
     files = collect_files(paths)
     ids = unique_doc_ids(files)
-    parsed: list[ParsedDocument] = []
-    for i, f in enumerate(files, start=1):
+
+    def parse(i: int, f: Path) -> ParsedDocument:
         say(f"[{i}/{len(files)}] 解析 {f.name}")
-        parsed.append(parse_file(f, ids[f]))
+        return parse_file(f, ids[f])
+
+    ahead = [parse(i, f) for i, f in enumerate(files, start=1)] if len(files) <= PARSE_AHEAD else None
     gens = Generations(settings)
     with gens.lock():
         if if_missing and gens.current() is not None:
             return IngestReport([], gens.current())
         gen = gens.new(fresh=fresh)
         try:
-            report = _write(gens, gen, parsed, settings, say, embedder)
+            documents = iter(ahead) if ahead is not None else (parse(i, f) for i, f in enumerate(files, start=1))
+            report = _write(gens, gen, documents, len(files), settings, say, embedder)
             gens.stamp(gen)
             gens.publish(gen)
         except BaseException:
@@ -102,33 +112,47 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
     return report
 
 
-def _write(gens: Generations, gen: str, parsed: list[ParsedDocument], settings: Settings, say: Progress,
-           embedder) -> IngestReport:
+def _write(gens: Generations, gen: str, documents: Iterator[ParsedDocument], total: int, settings: Settings,
+           say: Progress, embedder) -> IngestReport:
     from .embedding import CachedEmbedder, make_embedder
     from .store.backends import open_fact_store, open_vector_store
-    from .store.lexical import BM25Index
+    from .store.lexical import STATS_BLOB, BM25Stats, passage_tokens
 
     facts = open_fact_store(settings, gen)
     emb = embedder or CachedEmbedder(make_embedder(settings.embedder), settings.data_dir / "cache" / "embeddings.sqlite")
     vectors = open_vector_store(settings, gen, emb)
+    jieba_dir = settings.data_dir / "cache" / "jieba"
     summaries = []
     try:
-        for i, pd in enumerate(parsed, start=1):
+        blob = gens.load_blob(gen, STATS_BLOB)
+        if blob is not None:
+            stats = BM25Stats.loads(blob.decode("utf-8"), f"{gen}/{STATS_BLOB}")
+        else:  # a new index starts empty; one written before the statistics existed is counted at the end
+            stats = BM25Stats() if facts.counts()["documents"] == 0 else None
+        for i, pd in enumerate(documents, start=1):
             d = pd.document
+            # the passages this document had in the generation (the vector store holds the same ids)
+            old = facts.passages([d.doc_id])
+            if stats is not None and sorted((p.text, p.term) for p in old) != sorted((p.text, p.term) for p in pd.passages):
+                stats.remove([passage_tokens(p, jieba_dir) for p in old])
+                stats.add([passage_tokens(p, jieba_dir) for p in pd.passages])
             facts.replace_document(d, pd.tables, pd.facts, pd.passages)
-            vectors.delete_doc(d.doc_id)
-            say(f"[{i}/{len(parsed)}] 向量化 {len(pd.passages)} 个段落：{d.title}")
+            vectors.delete_ids([p.passage_id for p in old])
+            say(f"[{i}/{total}] 向量化 {len(pd.passages)} 个段落：{d.title}")
             vectors.add(pd.passages)
             summaries.append(DocumentSummary(d.doc_id, d.title, len(pd.tables), len(pd.facts),
                                              len(pd.passages), len(pd.unaligned), list(pd.warnings)))
             for title, u in pd.unaligned:
                 log.info("unaligned cell %s line %d: %s %s (columns %s)", title, u.line, u.label, u.cell,
                          "/".join(u.candidates))
-        bm25 = BM25Index(jieba_dir=settings.data_dir / "cache" / "jieba")
-        bm25.build(facts.passages())
-        gens.save_blob(gen, "bm25.json", bm25.dumps().encode("utf-8"))
+        if stats is None:
+            stats = BM25Stats()
+            for doc in facts.documents():
+                stats.add([passage_tokens(p, jieba_dir) for p in facts.passages([doc.doc_id])])
+        gens.save_blob(gen, STATS_BLOB, stats.dumps().encode("utf-8"))
+        gens.delete_blob(gen, "bm25.json")  # the whole-corpus index of older versions, superseded
         counts = facts.counts()
-        if counts["documents"] < len(parsed):
+        if counts["documents"] < len(summaries):
             raise IngestError("索引校验失败：文档数量不符")
     finally:
         facts.close()

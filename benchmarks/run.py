@@ -1,13 +1,23 @@
 """Benchmarks of budget-qa, measured in one run on this machine (one command):
 
-    .venv/bin/python benchmarks/run.py [--scale 10,100] [--out benchmarks/RESULTS.md]
+    .venv/bin/python benchmarks/run.py [--scale 10,100,1000] [--server-scale 1000,10000]
+        [--sections basics,embedded,server] [--questions 40] [--database-url URL] [--chroma-url URL]
+        [--work DIR] [--out benchmarks/RESULTS.md]
 
 Measures: warm per-question latency p50/p95 by kind (in-process), budget-qa vs the plain LangChain
 baseline on the same questions; cold start of ``ask`` for one question; chat server until it serves
-and its peak RSS; ingest time per document and embedding throughput vs the embedder alone; index size;
-and, with synthetic disclosures in the seed's layout, how ingest, lookup and retrieval latency, index
-size and memory grow with the number of documents (cold and warm embedding cache).
-Everything is written under a temporary folder; nothing touches the project's index/ or data/.
+and its peak RSS; ingest time per document and embedding throughput vs the embedder alone; index size.
+Then, with synthetic disclosures in the seed's layout (``synth.py``), how ingest (cold and warm
+embedding cache), lookup and retrieval latency for questions naming a department, a question naming
+none, index size and memory grow with the number of documents: on the embedded backends (SQLite +
+local Chroma) and on the server backends (PostgreSQL + ``chroma run``, started by the benchmark unless
+URLs are given). Beyond 1,000 documents the server runs fill the embedding cache first (real vectors
+where the 1,000-document run computed them, hash-seeded pseudo-vectors otherwise; see ``pseudo.py``):
+they time the stores, not retrieval quality.
+
+Ingests and question timings run in fresh processes, so each peak RSS is that process's own.
+``RESULTS.md`` is rewritten after every row. Everything is written under a temporary folder (or
+``--work``); nothing touches the project's index/ or data/.
 """
 from __future__ import annotations
 
@@ -15,9 +25,8 @@ import argparse
 import json
 import os
 import platform
-import resource
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,28 +96,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_ready(index: Path, data: Path) -> tuple[float, int]:
+def server_ready(index: Path, data: Path, asked: list[str] | None = None, env: dict | None = None) -> tuple[float, int]:
     """Seconds until the chat page serves (existing index) and the server's peak RSS (KB) after
-    answering a few questions."""
+    answering a few questions (``asked``, default three about the seed)."""
     port = free_port()
-    env = {**os.environ, "BUDGET_QA_DATA": str(data), "GRADIO_TEMP_DIR": str(data / "gradio-tmp")}
+    env = {**os.environ, **(env or {}), "BUDGET_QA_DATA": str(data), "GRADIO_TEMP_DIR": str(data / "gradio-tmp")}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(index)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ready = float("nan")
     try:
-        while time.perf_counter() - t0 < 120:
+        while time.perf_counter() - t0 < 600:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
                 ready = time.perf_counter() - t0
                 break
             except OSError:
                 time.sleep(0.1)
-        for q in ("项目支出占比多少", "什么是三公经费", "哪个项目的预算最多"):
+        for q in asked or ("项目支出占比多少", "什么是三公经费", "哪个项目的预算最多"):
             try:
                 req = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", data=json.dumps({"question": q}).encode(),
                                              headers={"Content-Type": "application/json"})
-                urllib.request.urlopen(req, timeout=30).read()
+                urllib.request.urlopen(req, timeout=300).read()
             except OSError:
                 pass
         rss = 0
@@ -121,11 +130,253 @@ def server_ready(index: Path, data: Path) -> tuple[float, int]:
         proc.wait(timeout=30)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", default="10,100", help="numbers of synthetic documents, comma-separated")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
-    args = ap.parse_args()
+def loadavg() -> str:
+    """The 1/5/15-minute load averages, as `uptime` prints them."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def vm_hwm_mb(pid: int | str = "self") -> float:
+    """Peak resident set size (VmHWM) of a process in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def sample(n: int, count: int) -> list[int]:
+    """``count`` document numbers spread evenly over 0..n-1 (all of them if n <= count)."""
+    if n <= count:
+        return list(range(n))
+    return sorted({round(k * (n - 1) / (count - 1)) for k in range(count)})
+
+
+def doc_id(i: int) -> str:
+    """doc_id of synthetic document i (its file stem)."""
+    return f"synth_{i:04d}"
+
+
+def synthetic_texts(docs: list[Path]) -> list[str]:
+    """Passage texts of the synthetic documents, derived from the first ten (document i is document
+    i % 10 with another department name) and checked against a parse of a few; every document is
+    parsed when the check fails."""
+    from assistant.parsing.document import parse_file
+
+    n = len(docs)
+    tmpl = {j: parse_file(docs[j]).passages for j in range(min(n, 10))}
+
+    def derived(i: int) -> list[str]:
+        return [p.text.replace(department(i % 10), department(i)) for p in tmpl[i % 10]]
+
+    if all([p.text for p in parse_file(docs[i]).passages] == derived(i) for i in sample(n, 5)):
+        return [t for i in range(n) for t in derived(i)]
+    return [p.text for d in docs for p in parse_file(d).passages]
+
+
+# ---------------------------------------------------------------------------------- subprocesses
+def run_worker(spec: dict, timeout: float = 6 * 3600) -> dict:
+    """Run ``spec`` in a fresh Python process (so its time and peak memory are its own)."""
+    r = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True,
+                       timeout=timeout, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    if r.returncode != 0:
+        raise RuntimeError(f"worker {spec.get('task')} failed: {r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def worker(spec: dict) -> dict:
+    """One measurement in this process: ``ingest`` (timed, peak RSS) or ``query`` (latencies)."""
+    from assistant.config import Settings
+
+    s = Settings().with_(index_dir=spec["index"], data_dir=spec["data"], database_url=spec.get("database_url", ""),
+                         chroma_url=spec.get("chroma_url", ""))
+    if spec["task"] == "ingest":
+        from assistant.ingest import ingest
+
+        embedder, pseudo = None, None
+        if spec.get("pseudo"):
+            from pseudo import PseudoEmbedder
+
+            from assistant.embedding import CachedEmbedder
+
+            pseudo = PseudoEmbedder("e5-small", 384)
+            embedder = CachedEmbedder(pseudo, s.data_dir / "cache" / "embeddings.sqlite")
+        t = time.perf_counter()
+        report = ingest([Path(spec["docs"])], s, embedder=embedder)
+        return {"seconds": time.perf_counter() - t, "rss_mb": vm_hwm_mb(),
+                "passages": sum(d.passages for d in report.documents), "documents": len(report.documents),
+                "pseudo_computed": pseudo.computed if pseudo is not None else None}
+    from assistant.engine import Assistant
+
+    t = time.perf_counter()
+    a = Assistant.open(s, build_if_missing=False)
+    out: dict = {"open_s": time.perf_counter() - t, "rss_open_mb": vm_hwm_mb()}
+    idx = sample(spec["n"], spec["questions"])
+    spare = next((i for i in range(spec["n"]) if i not in idx), idx[0])
+    a.ask(f"{department(spare)}什么是三公经费")  # loads the embedder, Chroma and jieba once
+    vectors = a.retriever.vectors
+    for kind, template in (("lookup", "{}项目支出是多少"), ("retrieval", "{}什么是三公经费")):
+        first, warm, wrong = [], [], 0
+        for i in idx:
+            q = template.format(department(i))
+            for times in (first, warm):
+                # every retrieval question embeds its query: the cache of query vectors is emptied
+                vectors._queries.clear()
+                t = time.perf_counter()
+                ans = a.ask(q)
+                times.append((time.perf_counter() - t) * 1000)
+            if len(ans.parts) != 1 or {c.doc_id for c in ans.citations} != {doc_id(i)}:
+                wrong += 1
+        out[kind] = {"first": first, "warm": warm, "wrong": wrong, "questions": len(idx)}
+    out["rss_dept_mb"] = vm_hwm_mb()
+    if spec.get("no_dept"):
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            ans = a.ask("项目支出是多少")
+            times.append(time.perf_counter() - t)
+        out["no_dept"] = {"first_s": times[0], "warm_s": times[1], "parts": len(ans.parts)}
+    out["rss_mb"] = vm_hwm_mb()
+    out["loaded_documents"] = a.catalog.loaded()
+    return out
+
+
+# ---------------------------------------------------------------------------------- servers
+def postgres_bin() -> Path | None:
+    """The newest Debian PostgreSQL bin folder with initdb, or None."""
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
+    return Path(found[-1]).parent if found else None
+
+
+class Postgres:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (Debian's binaries, run as user postgres when
+    root; default durability settings)."""
+
+    def __init__(self, root: Path):
+        import pwd
+
+        self.bindir = postgres_bin()
+        if self.bindir is None:
+            raise RuntimeError("PostgreSQL is not installed (/usr/lib/postgresql/*/bin/initdb)")
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(root, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        r = subprocess.run(self.as_user + [str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True,
+                           timeout=300, cwd=self.root)
+        if r.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {r.stderr[-2000:]}")
+
+    def start(self) -> "Postgres":
+        self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                  "--locale=C", "--no-sync")
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "server.log"), "-o",
+                  f"-h 127.0.0.1 -p {self.port} -k {self.root}", "-w", "-t", "60", "start")
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+
+
+class ChromaServer:
+    """``chroma run`` on a loopback port with its data in ``root``."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "ChromaServer":
+        log = open(self.root / "server.log", "wb")
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--host", "127.0.0.1",
+                                      "--port", str(self.port), "--path", str(self.root / "data")],
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/api/v2/heartbeat", timeout=2).read()
+                return self
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("chroma run did not answer")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as c:
+        c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return admin_url.rpartition("/")[0] + "/" + name
+
+
+def database_size(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as c:
+        return int(c.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+
+# ---------------------------------------------------------------------------------- report
+class Report:
+    """RESULTS.md, rewritten after every measurement so a long run leaves partial results."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sections: dict[str, list[str]] = {}
+        self.done = False
+
+    def add(self, section: str, line: str = "") -> None:
+        print(line, flush=True)
+        self.sections.setdefault(section, []).append(line)
+        self.write()
+
+    def write(self) -> None:
+        text = "\n".join(l for lines in self.sections.values() for l in lines + [""])
+        if not self.done:
+            text += "\n_(partial: the run is still going or stopped early)_\n"
+        self.path.write_text(text, encoding="utf-8")
+
+
+def ms(values: list[float]) -> str:
+    return f"{pct(values, 50):.0f} / {pct(values, 95):.0f}"
+
+
+def scope_note(q: dict) -> str:
+    return "" if not q["wrong"] else f" ({q['wrong']}/{q['questions']} not scoped to the named document)"
+
+
+def size_mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.0f} MB" if nbytes >= 10 * 2**20 else f"{nbytes / 2**20:.1f} MB"
+
+
+# ---------------------------------------------------------------------------------- sections
+def basics(rep: Report, tmp: Path) -> None:
+    """The seed: ingest vs the embedder, warm latency on the gold questions, cold start, chat server."""
     from assistant.config import Settings
     from assistant.embedding import E5SmallEmbedder
     from assistant.engine import Assistant
@@ -134,17 +385,8 @@ def main() -> None:
     from assistant.ingest import ingest
     from assistant.parsing.document import parse_file
 
-    tmp = Path(tempfile.mkdtemp(prefix="bqa-bench-"))
     data = tmp / "data"
-    out: list[str] = []
-    say = lambda s="": (print(s, flush=True), out.append(s))  # noqa: E731
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
-    say(f"Machine: {os.cpu_count()} cores ({cpu}), {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
-        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
-    say()
-
-    # ---- ingest of the seed: parse+store vs the embedder alone ----
+    say = lambda s="": rep.add("basics", s)  # noqa: E731
     settings = Settings().with_(index_dir=tmp / "seed-index", data_dir=data)
     parsed = parse_file(SEED)
     texts = [p.text for p in parsed.passages]
@@ -168,7 +410,6 @@ def main() -> None:
     say(f"| index size on disk | {du(gen) / 1024:.0f} KB |")
     say()
 
-    # ---- warm latency, ours vs the baseline ----
     cases = questions()
     assistant = Assistant.open(settings, build_if_missing=False)
     baseline = LangChainBaseline([SEED], emb)
@@ -182,7 +423,6 @@ def main() -> None:
             say(f"| {k} | {pct(o, 50):.1f} | {pct(o, 95):.1f} | {pct(b, 50):.1f} | {pct(b, 95):.1f} |")
     say()
 
-    # ---- cold start and the server ----
     env = {**os.environ, "BUDGET_QA_DATA": str(data)}
     t = time.perf_counter()
     subprocess.run([str(ROOT / ".venv" / "bin" / "budget-qa"), "ask", "项目支出占比多少", "--index", str(settings.index_dir)],
@@ -195,38 +435,172 @@ def main() -> None:
     say(f"| chat server peak RSS after 3 questions | {rss / 1024:.0f} MB |")
     say()
 
-    # ---- scale ----
-    say("Scale with synthetic disclosures (seed layout, amounts × k, one department each):")
-    say()
-    say("| documents | ingest cold cache | ingest warm cache | passages/s (cold) | lookup p50/p95 ms | retrieval p50/p95 ms | index size | peak RSS |")
-    say("|---|---|---|---|---|---|---|---|")
-    for n in [int(x) for x in args.scale.split(",") if x]:
-        docs = generate(SEED, tmp / f"synth-{n}", n)
-        s = Settings().with_(index_dir=tmp / f"index-{n}", data_dir=tmp / f"data-{n}")
-        t = time.perf_counter()
-        ingest(docs, s)
-        cold = time.perf_counter() - t
-        t = time.perf_counter()
-        ingest(docs, s)
-        warm = time.perf_counter() - t
-        a = Assistant.open(s, build_if_missing=False)
-        look, retr = [], []
-        for i in range(min(n, 40)):
-            q1 = f"{department(i)}项目支出是多少"
-            q2 = f"{department(i)}什么是三公经费"
-            a.ask(q1)
-            t = time.perf_counter()
-            a.ask(q1)
-            look.append((time.perf_counter() - t) * 1000)
-            a.ask(q2)
-            t = time.perf_counter()
-            a.ask(q2)
-            retr.append((time.perf_counter() - t) * 1000)
-        size = du(current_generation(s.index_dir))
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        say(f"| {n} | {cold:.1f} s | {warm:.1f} s | {n * len(texts) / cold:.0f} | {pct(look, 50):.0f} / {pct(look, 95):.0f} | "
-            f"{pct(retr, 50):.0f} / {pct(retr, 95):.0f} | {size / 2**20:.1f} MB | {maxrss / 1024:.0f} MB |")
-    Path(args.out).write_text("\n".join(out) + "\n", encoding="utf-8")
+
+EMBEDDED_HEAD = ("| documents | passages | ingest cold cache (distinct texts embedded) | re-ingest, warm cache | "
+                 "lookup p50 / p95 ms | retrieval p50 / p95 ms | first question on a document, lookup / retrieval p95 ms | "
+                 "question naming no department | index size | peak RSS | load before → after |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def embedded(rep: Report, tmp: Path, n: int, nq: int) -> None:
+    """One row of the embedded-backend scale table (SQLite + local Chroma)."""
+    from assistant.index import current_generation
+
+    before = loadavg()
+    docs_dir = tmp / f"synth-{n}"
+    generate(SEED, docs_dir, n)
+    spec = {"index": str(tmp / f"index-{n}"), "data": str(tmp / f"data-{n}"), "docs": str(docs_dir)}
+    cold = run_worker({**spec, "task": "ingest"})
+    texts = _cache_rows(tmp / f"data-{n}")
+    warm = run_worker({**spec, "task": "ingest"})
+    q = run_worker({**spec, "task": "query", "n": n, "questions": nq, "no_dept": True})
+    size = du(current_generation(Path(spec["index"])))
+    ready, rss = server_ready(Path(spec["index"]), Path(spec["data"]),
+                              [f"{department(i)}项目支出是多少" for i in sample(n, 3)])
+    p = cold["passages"]
+    nd = q["no_dept"]
+    rep.add("embedded", f"| {n:,} | {p:,} | {cold['seconds']:.0f} s, {p / cold['seconds']:.0f} passages/s ({texts:,}) | "
+            f"{warm['seconds']:.0f} s, {p / warm['seconds']:.0f} passages/s | {ms(q['lookup']['warm'])}{scope_note(q['lookup'])} | "
+            f"{ms(q['retrieval']['warm'])}{scope_note(q['retrieval'])} | "
+            f"{pct(q['lookup']['first'], 95):.0f} / {pct(q['retrieval']['first'], 95):.0f} | "
+            f"{nd['first_s']:.1f} s first, {nd['warm_s']:.1f} s again ({nd['parts']} parts) | {size_mb(size)} | "
+            f"{q['rss_dept_mb']:.0f} MB ({q['rss_mb']:.0f} MB after the no-department question) | {before} → {loadavg()} |")
+    rep.add("embedded-server", f"| {n:,} | {ready:.1f} s | {rss / 1024:.0f} MB | {cold['rss_mb']:.0f} MB |")
+
+
+def _cache_rows(data: Path) -> int:
+    import sqlite3
+
+    f = data / "cache" / "embeddings.sqlite"
+    if not f.exists():
+        return 0
+    with sqlite3.connect(f) as c:
+        return int(c.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+
+
+SERVER_HEAD = ("| documents | passages | embedding cache | ingest | re-ingest, warm cache | lookup p50 / p95 ms | "
+               "retrieval p50 / p95 ms | first question on a document, lookup / retrieval p95 ms | "
+               "PostgreSQL database | Chroma server data | peak RSS (query process / ingest) | load before → after |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def server(rep: Report, tmp: Path, n: int, nq: int, admin_url: str, chroma_url: str | None, source_cache: Path | None,
+           prefill_above: int = 1000) -> None:
+    """One row of the server-backend table (PostgreSQL + Chroma server). Up to ``prefill_above``
+    documents the embedding cache is the embedded run's (warm; cold if there was none); beyond, it is
+    filled first (see :mod:`pseudo`)."""
+    from pseudo import prefill
+
+    before = loadavg()
+    chroma = None
+    if not chroma_url:
+        chroma = ChromaServer(tmp / f"chroma-server-{n}").start()
+    url = create_database(admin_url, f"bqa_bench_{n}")
+    try:
+        docs_dir = tmp / f"synth-{n}"
+        docs = generate(SEED, docs_dir, n)
+        data = tmp / f"server-data-{n}"
+        spec = {"index": str(tmp / f"server-index-{n}"), "data": str(data), "docs": str(docs_dir),
+                "database_url": url, "chroma_url": chroma_url or chroma.url}
+        prefilled = n > prefill_above
+        embedded_cache = tmp / f"data-{n}" / "cache" / "embeddings.sqlite"
+        if prefilled:
+            real, fake = prefill(data / "cache" / "embeddings.sqlite", synthetic_texts(docs), "e5-small", 384, source_cache)
+            cache = f"filled first: {real:,} real vectors, {fake:,} pseudo-vectors"
+        elif embedded_cache.exists():  # the embedding is the same as on the embedded backends: not repeated
+            (data / "cache").mkdir(parents=True, exist_ok=True)
+            shutil.copy(embedded_cache, data / "cache" / "embeddings.sqlite")
+            cache = "warm (from the embedded run of the same documents)"
+        else:
+            cache = "cold"
+        ing = run_worker({**spec, "task": "ingest", "pseudo": prefilled})
+        if ing.get("pseudo_computed"):
+            cache += f" ({ing['pseudo_computed']:,} texts missing from it got pseudo-vectors)"
+        warm = None if prefilled else run_worker({**spec, "task": "ingest"})
+        q = run_worker({**spec, "task": "query", "n": n, "questions": nq, "no_dept": False})
+        db = database_size(url)
+        vec = du(chroma.root / "data") if chroma is not None else None
+        p = ing["passages"]
+        rewarm = "not run (it would take as long as the ingest)" if warm is None else \
+            f"{warm['seconds']:.0f} s, {p / warm['seconds']:.0f} passages/s"
+        rep.add("server", f"| {n:,} | {p:,} | {cache} | {ing['seconds']:.0f} s, {p / ing['seconds']:.0f} passages/s | "
+                f"{rewarm} | "
+                f"{ms(q['lookup']['warm'])}{scope_note(q['lookup'])} | {ms(q['retrieval']['warm'])}{scope_note(q['retrieval'])} | "
+                f"{pct(q['lookup']['first'], 95):.0f} / {pct(q['retrieval']['first'], 95):.0f} | {size_mb(db)} | "
+                f"{'n/a (given server)' if vec is None else size_mb(vec)} | {q['rss_mb']:.0f} MB / {ing['rss_mb']:.0f} MB | "
+                f"{before} → {loadavg()} |")
+    finally:
+        if chroma is not None:
+            chroma.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", default="10,100,1000", help="embedded backends: numbers of synthetic documents")
+    ap.add_argument("--server-scale", default="1000,10000", help="server backends: numbers of synthetic documents")
+    ap.add_argument("--sections", default="basics,embedded,server", help="which parts to run")
+    ap.add_argument("--questions", type=int, default=40, help="timed questions per kind and size")
+    ap.add_argument("--database-url", default="", help="PostgreSQL where the benchmark may create databases "
+                                                       "(default: start a throw-away cluster)")
+    ap.add_argument("--chroma-url", default="", help="a Chroma server (default: start `chroma run` per size)")
+    ap.add_argument("--prefill-above", type=int, default=1000,
+                    help="server runs larger than this fill the embedding cache first instead of embedding")
+    ap.add_argument("--work", default="", help="working folder (default: a new temporary one)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    ap.add_argument("--worker", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    tmp = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bqa-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    sections = set(args.sections.split(","))
+    rep = Report(Path(args.out))
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    head = lambda s="": rep.add("head", s)  # noqa: E731
+    head(f"Machine: {os.cpu_count()} cores ({cpu}), {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
+         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}; working folder {tmp}")
+    head(f"Load average (1/5/15 min) at the start: {loadavg()} (the machine is shared; other jobs may run)")
+    head()
+    if "basics" in sections:
+        basics(rep, tmp)
+    if "embedded" in sections:
+        rep.add("embedded", "Embedded backends (SQLite + local Chroma), synthetic disclosures in the seed's layout "
+                            f"(`benchmarks/synth.py`); {args.questions} timed questions per kind naming a department "
+                            "(`<department>项目支出是多少`, `<department>什么是三公经费`), each asked once (first) and "
+                            "again (warm, the p50/p95); the question naming no department is `项目支出是多少`:")
+        rep.add("embedded")
+        rep.add("embedded", EMBEDDED_HEAD)
+        rep.sections.setdefault("embedded-server", ["", "Chat server (`app.py`) on the same indexes: until it serves, its "
+                                                    "peak RSS after 3 questions naming a department, and the ingest process's peak RSS:",
+                                                    "", "| documents | until it serves | chat server peak RSS | ingest peak RSS |",
+                                                    "|---|---|---|---|"])
+        for n in [int(x) for x in args.scale.split(",") if x]:
+            embedded(rep, tmp, n, args.questions)
+    if "server" in sections:
+        pg = None
+        admin = args.database_url
+        if not admin:
+            pg = Postgres(tmp / "postgres").start()
+            admin = pg.url
+        try:
+            rep.add("server", "Server backends (PostgreSQL + `chroma run`, both on this machine), same documents and "
+                              "questions (questions naming no department were not timed here):")
+            rep.add("server")
+            rep.add("server", SERVER_HEAD)
+            for n in [int(x) for x in args.server_scale.split(",") if x]:
+                source = tmp / f"data-{args.prefill_above}" / "cache" / "embeddings.sqlite"
+                if not source.exists():
+                    source = tmp / f"server-data-{args.prefill_above}" / "cache" / "embeddings.sqlite"
+                server(rep, tmp, n, args.questions, admin, args.chroma_url or None, source if source.exists() else None,
+                       args.prefill_above)
+        finally:
+            if pg is not None:
+                pg.stop()
+    head(f"Load average at the end: {loadavg()}")
+    rep.done = True
+    rep.write()
     print(f"\nwritten to {args.out}")
 
 

@@ -30,6 +30,7 @@ CREATE INDEX IF NOT EXISTS facts_doc ON facts(doc_id);
 CREATE INDEX IF NOT EXISTS facts_label ON facts(label);
 CREATE INDEX IF NOT EXISTS facts_code ON facts(code);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE INDEX IF NOT EXISTS tables_doc ON tables(doc_id);
 """
 
 
@@ -42,6 +43,7 @@ class FactStore(Protocol):
     def facts(self, doc_ids: Iterable[str] | None = None) -> list[Fact]: ...
     def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]: ...
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]: ...
+    def table(self, table_id: str) -> Table | None: ...
     def replace_document(self, document: Document, tables: list[Table], facts: list[Fact],
                          passages: list[Passage]) -> None: ...
     def delete_document(self, doc_id: str) -> None: ...
@@ -133,19 +135,31 @@ class SQLiteFactStore:
                 for r in self._conn.execute(sql, args)]
 
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]:
-        sql = "SELECT table_id, doc_id, title, unit, line, columns, note, page, n_rows, row_labels FROM tables"
+        sql = f"SELECT {_TABLE_COLS} FROM tables"
         args: list = []
         if doc_ids is not None:
             ids = list(doc_ids)
             sql += f" WHERE doc_id IN ({','.join('?' * len(ids))})"
             args = ids
-        return [Table(r[0], r[1], r[2], r[3], r[4], tuple(tuple(c) for c in json.loads(r[5])), r[6], r[7], r[8],
-                      tuple(json.loads(r[9] or "[]"))) for r in self._conn.execute(sql + " ORDER BY doc_id, line, rowid", args)]
+        return [_table(r) for r in self._conn.execute(sql + " ORDER BY doc_id, line, rowid", args)]
+
+    def table(self, table_id: str) -> Table | None:
+        """One table by its id (None if there is none)."""
+        r = self._conn.execute(f"SELECT {_TABLE_COLS} FROM tables WHERE table_id = ?", (table_id,)).fetchone()
+        return _table(r) if r else None
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (documents, tables, facts, passages)."""
         return {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("documents", "tables", "facts", "passages")}
+
+
+_TABLE_COLS = "table_id, doc_id, title, unit, line, columns, note, page, n_rows, row_labels"
+
+
+def _table(r) -> Table:
+    return Table(r[0], r[1], r[2], r[3], r[4], tuple(tuple(c) for c in json.loads(r[5])), r[6], r[7], r[8],
+                 tuple(json.loads(r[9] or "[]")))
 
 
 def _j(xs) -> str:

@@ -23,6 +23,7 @@ import re
 import tempfile
 import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from assistant.model import Passage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BM25Index", "tokenize", "configure_jieba"]
+__all__ = ["BM25Index", "BM25Stats", "STATS_BLOB", "ScopedBM25Index", "passage_tokens", "tokenize", "configure_jieba"]
 
 FORMAT = "budget-qa-bm25"
 VERSION = 1
@@ -244,3 +245,180 @@ class BM25Index:
 
     def __repr__(self) -> str:
         return f"BM25Index({len(self._passages)} passages)"
+
+
+# ------------------------------------------------------------------------------------------
+# Scaled form: corpus statistics only, passages scored per document on demand.
+
+#: name of the statistics blob in an index generation (see :class:`BM25Stats`)
+STATS_BLOB = "bm25-stats.json"
+STATS_FORMAT = "budget-qa-bm25-stats"
+STATS_VERSION = 1
+#: BM25Okapi parameters (rank_bm25's defaults, as used by :class:`BM25Index`)
+K1, B = 1.5, 0.75
+
+
+def passage_tokens(p: Passage, jieba_dir: Path | None = None) -> list[str]:
+    """The BM25 tokens of a passage as :class:`BM25Index` indexes them: its text, the glossary term
+    once more, and the placeholder ``"\\u0000"`` for a passage without tokens."""
+    tokens = tokenize(p.text, jieba_dir)
+    if p.term:
+        tokens += tokenize(p.term, jieba_dir)
+    return tokens or ["\u0000"]
+
+
+class BM25Stats:
+    """The corpus statistics of BM25 over the passages of an index generation: the number of
+    passages, their total token count and the number of passages containing each token.
+
+    Kept up to date per document at ingest (:meth:`add` the new passages, :meth:`remove` the
+    replaced ones), so an ingest tokenizes only the documents it changes. Saved as JSON
+    (:meth:`dumps`/:meth:`loads`); its size grows with the vocabulary, not with the passages.
+    """
+
+    def __init__(self, passages: int = 0, tokens: int = 0, df: dict[str, int] | None = None) -> None:
+        self.passages = passages
+        self.tokens = tokens
+        self.df: dict[str, int] = dict(df or {})
+
+    def _apply(self, token_lists: list[list[str]], sign: int) -> None:
+        for tokens in token_lists:
+            self.passages += sign
+            self.tokens += sign * len(tokens)
+            for t in set(tokens):
+                n = self.df.get(t, 0) + sign
+                if n > 0:
+                    self.df[t] = n
+                else:
+                    self.df.pop(t, None)
+
+    def add(self, token_lists: list[list[str]]) -> None:
+        """Count passages (their token lists, see :func:`passage_tokens`) into the statistics."""
+        self._apply(token_lists, 1)
+
+    def remove(self, token_lists: list[list[str]]) -> None:
+        """Take passages counted by :meth:`add` out again (a replaced or deleted document)."""
+        self._apply(token_lists, -1)
+
+    def dumps(self) -> str:
+        """The saved form (JSON)."""
+        return json.dumps({"format": STATS_FORMAT, "version": STATS_VERSION, "passages": self.passages,
+                           "tokens": self.tokens, "df": self.df}, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str, source: str = "bm25-stats.json") -> "BM25Stats":
+        """Read the saved form. Raises :class:`~assistant.errors.BudgetQAError` if it is not one."""
+        try:
+            payload = json.loads(text)
+            if payload.get("format") != STATS_FORMAT:
+                raise ValueError(f"format is {payload.get('format')!r}")
+            return cls(int(payload["passages"]), int(payload["tokens"]),
+                       {str(k): int(v) for k, v in payload["df"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BudgetQAError(f"The lexical statistics {source} are unreadable ({exc}). "
+                                "Rebuild the index with 'budget-qa ingest'.") from exc
+
+    def __repr__(self) -> str:
+        return f"BM25Stats({self.passages} passages, {len(self.df)} tokens)"
+
+
+class ScopedBM25Index:
+    """BM25 search with the statistics of the whole corpus (:class:`BM25Stats`) that tokenizes and
+    scores only the passages of the documents searched, on first use per document.
+
+    Scores and order are exactly those of a :class:`BM25Index` built over the same passages (the
+    same positive idf, average length and arithmetic, ties in index order: document id, then the
+    document's passage order), but memory and time per search grow with the documents searched,
+    not with the corpus. ``loader(doc_ids)`` returns the passages of those documents (every
+    document's for ``None``) in store order. Token tables of the last ``cache_documents``
+    documents searched are kept.
+    """
+
+    def __init__(self, stats: BM25Stats, loader, jieba_dir: Path | None = None, cache_documents: int = 256) -> None:
+        self.stats = stats
+        self.loader = loader
+        self.jieba_dir = Path(jieba_dir) if jieba_dir is not None else None
+        self.cache_documents = cache_documents
+        self.avgdl = stats.tokens / stats.passages if stats.passages else 0.0
+        self._idf: dict[str, float] = {}
+        self._docs: "OrderedDict[str, list[tuple[Passage, dict[str, int], int]]]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.stats.passages
+
+    def idf(self, token: str) -> float:
+        """``log(1 + (N - n + .5) / (n + .5))`` of a token in the corpus (computed once)."""
+        v = self._idf.get(token)
+        if v is None:
+            freq = self.stats.df[token]
+            v = self._idf[token] = math.log(1.0 + (self.stats.passages - freq + 0.5) / (freq + 0.5))
+        return v
+
+    def _tables(self, doc_ids: list[str] | None) -> list[tuple[Passage, dict[str, int], int]]:
+        """(passage, token counts, length) of the passages of ``doc_ids`` (all for None), in index order."""
+        if doc_ids is None:
+            return [self._table(p) for p in {p.passage_id: p for p in self.loader(None)}.values()]
+        rows: dict[str, list] = {}
+        with self._lock:
+            for d in doc_ids:
+                if d in self._docs:
+                    self._docs.move_to_end(d)
+                    rows[d] = self._docs[d]
+        missing = [d for d in doc_ids if d not in rows]
+        if missing:
+            loaded: dict[str, list] = {d: [] for d in missing}
+            for p in self.loader(missing):
+                if p.doc_id in loaded:
+                    loaded[p.doc_id].append(self._table(p))
+            rows.update(loaded)
+            with self._lock:
+                self._docs.update(loaded)
+                while len(self._docs) > self.cache_documents:
+                    self._docs.popitem(last=False)
+        return [row for d in doc_ids for row in rows[d]]
+
+    def _table(self, p: Passage) -> tuple[Passage, dict[str, int], int]:
+        tokens = passage_tokens(p, self.jieba_dir)
+        tf: dict[str, int] = {}
+        for t in tokens:
+            tf[t] = tf.get(t, 0) + 1
+        return p, tf, len(tokens)
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        doc_ids: list[str] | None = None,
+        kinds: list[str] | None = None,
+    ) -> list[tuple[Passage, float]]:
+        """The ``k`` best-scoring passages for ``query``, best first, as (passage, BM25 score); the
+        same contract as :meth:`BM25Index.search`. ``doc_ids=None`` searches every document (and
+        tokenizes the whole corpus: slow on a large index)."""
+        if k <= 0 or not self.stats.passages or not query.strip():
+            return []
+        if doc_ids is not None and not doc_ids:
+            return []
+        q_tokens = [t for t in tokenize(query, self.jieba_dir) if t in self.stats.df]
+        if not q_tokens:
+            return []
+        ids = sorted(set(doc_ids)) if doc_ids is not None else None
+        allowed_kinds = set(kinds) if kinds is not None else None
+        idf = [(t, self.idf(t)) for t in q_tokens]
+        k1, b, avgdl = K1, B, self.avgdl
+        hits = []
+        for i, (p, tf, dl) in enumerate(self._tables(ids)):
+            if allowed_kinds is not None and p.kind not in allowed_kinds:
+                continue
+            s = 0.0
+            for t, w in idf:
+                f = tf.get(t)
+                if f:  # a token absent from the passage adds exactly 0.0 in BM25Index
+                    s += w * (f * (k1 + 1) / (f + k1 * (1 - b + b * dl / avgdl)))
+            if s > 0:
+                hits.append((i, s, p))
+        hits.sort(key=lambda item: (-item[1], item[0]))
+        return [(p, s) for _, s, p in hits[:k]]
+
+    def __repr__(self) -> str:
+        return f"ScopedBM25Index({self.stats!r})"

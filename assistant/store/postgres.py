@@ -225,10 +225,13 @@ class PostgresFactStore(_Connected):
         return [Passage(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6] or "", r[7]) for r in rows]
 
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]:
-        rows = self._select("tables", doc_ids)
-        # COLUMNS order: table_id, doc_id, title, unit, line, page, columns, note, n_rows, row_labels
-        return [Table(r[0], r[1], r[2], r[3], r[4], tuple(tuple(c) for c in json.loads(r[6])), r[7], r[5], r[8],
-                      tuple(json.loads(r[9] or "[]"))) for r in rows]
+        return [_table(r) for r in self._select("tables", doc_ids)]
+
+    def table(self, table_id: str) -> Table | None:
+        """One table of this generation by its id (None if there is none)."""
+        r = self.conn().execute(f"SELECT {', '.join(TABLE_COLS)} FROM tables WHERE generation_id = %s AND table_id = %s",
+                                (self.generation, table_id)).fetchone()
+        return _table(r) if r else None
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (documents, tables, facts, passages) of this generation."""
@@ -238,6 +241,12 @@ class PostgresFactStore(_Connected):
 
     def __repr__(self) -> str:
         return f"PostgresFactStore(generation={self.generation!r})"
+
+
+def _table(r) -> Table:
+    # TABLE_COLS order: table_id, doc_id, title, unit, line, page, columns, note, n_rows, row_labels
+    return Table(r[0], r[1], r[2], r[3], r[4], tuple(tuple(c) for c in json.loads(r[6])), r[7], r[5], r[8],
+                 tuple(json.loads(r[9] or "[]")))
 
 
 class PgIndex(_Connected):
@@ -300,6 +309,9 @@ class PgIndex(_Connected):
         self.conn().execute(
             "INSERT INTO blobs (generation_id, name, data) VALUES (%s, %s, %s) "
             "ON CONFLICT (generation_id, name) DO UPDATE SET data = EXCLUDED.data", (gen, name, data))
+
+    def delete_blob(self, gen: str, name: str) -> None:
+        self.conn().execute("DELETE FROM blobs WHERE generation_id = %s AND name = %s", (gen, name))
 
     def get_blob(self, gen: str, name: str) -> bytes | None:
         row = self.conn().execute("SELECT data FROM blobs WHERE generation_id = %s AND name = %s",

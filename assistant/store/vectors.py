@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ class ChromaPassageStore:
         self._client: Any = None
         self._collection: Any = None
         self._lock = threading.RLock()
+        self._queries: OrderedDict[str, list[float]] = OrderedDict()
 
     # ----------------------------------------------------------------------------- plumbing
 
@@ -188,6 +190,15 @@ class ChromaPassageStore:
         if coll is not None:
             coll.delete(where={"doc_id": doc_id})
 
+    def delete_ids(self, passage_ids: list[str]) -> None:
+        """Remove the passages with these ids (unknown ids are ignored). Cheaper than
+        :meth:`delete_doc` on a large collection: no metadata scan."""
+        if not passage_ids:
+            return
+        coll = self._get_collection(create=False)
+        if coll is not None:
+            coll.delete(ids=list(passage_ids))
+
     def reset(self) -> None:
         """Drop the whole collection (e.g. before re-indexing with another embedder)."""
         with self._lock:
@@ -249,13 +260,10 @@ class ChromaPassageStore:
         coll = self._get_collection(create=False)
         if coll is None:
             return []
-        total = coll.count()
-        if total == 0:
-            return []
-        qvec = self.embedder.embed_query(query)
+        # no count() first: it scans a large collection, and Chroma returns what there is
         res = coll.query(
-            query_embeddings=[qvec],
-            n_results=min(k, total),
+            query_embeddings=[self._query_vector(query)],
+            n_results=k,
             where=where_clause(doc_ids, kinds),
             include=["documents", "metadatas", "distances"],
         )
@@ -269,6 +277,22 @@ class ChromaPassageStore:
         ]
         out.sort(key=lambda item: -item[1])
         return out
+
+    #: query vectors kept (a question answered per document searches each with the same query)
+    QUERY_CACHE = 256
+
+    def _query_vector(self, query: str) -> list[float]:
+        with self._lock:
+            vec = self._queries.get(query)
+            if vec is not None:
+                self._queries.move_to_end(query)
+                return vec
+        vec = self.embedder.embed_query(query)
+        with self._lock:
+            self._queries[query] = vec
+            while len(self._queries) > self.QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return vec
 
     def __repr__(self) -> str:
         where = self.url or str(self.path)
