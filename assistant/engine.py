@@ -45,6 +45,10 @@ class Assistant:
     a question does not grow with the number of documents.
     """
 
+    #: most documents answered separately in one answer; a question naming no department or year
+    #: over more documents gets a request to narrow it down instead of a list of hundreds of parts
+    MAX_DOCUMENTS_PER_ANSWER = 20
+
     #: how often (seconds) ``ask``/``documents`` look for a newer published generation
     REFRESH_SECONDS = 2.0
 
@@ -276,6 +280,13 @@ class Assistant:
         if foreign:
             return Answer.combine(raw, [AnswerPart(raw, f"未找到：已载入的文件中没有“{foreign}”的预算公开文件，"
                                                         f"无法回答它的数字。", "not_found")])
+        if len(docs) > self.MAX_DOCUMENTS_PER_ANSWER and _BUDGET_WORDS.search(text):
+            # one part per document would be an unreadable list (and slow): ask to narrow it down
+            example = f"{docs[0].department}{docs[0].year or ''}年{strip_filler(text)[:12]}是多少？"
+            return Answer.combine(raw, [AnswerPart(
+                raw, f"未找到：这个问题没有指明部门或年份，而范围内有 {len(docs)} 份文件（一次最多分别回答 "
+                     f"{self.MAX_DOCUMENTS_PER_ANSWER} 份）。请加上部门名称或年份再问，例如“{example}”，"
+                     f"或在页面的“文件范围”中选择文件。", "not_found")])
         reg = TurnCitations()
         parts: list[AnswerPart] = []
         for sub in split_questions(text):

@@ -150,3 +150,16 @@ def test_an_organisation_not_loaded_gets_no_figure(multi, question, org):
 def test_a_loaded_department_named_in_full_or_with_its_province(multi, question, answer):
     _, a = multi
     assert a.ask(question).answer == answer
+
+
+def test_too_many_documents_for_one_answer_asks_to_narrow(multi, monkeypatch):
+    """Over MAX_DOCUMENTS_PER_ANSWER documents in scope, a question naming none of them gets a request
+    to name a department or year (not hundreds of parts); naming one still answers it."""
+    _, a = multi
+    monkeypatch.setattr(a, "MAX_DOCUMENTS_PER_ANSWER", 3)
+    ans = a.ask("项目支出是多少")
+    assert ans.kind == "not_found" and ans.citations == [] and ans.facts == []
+    assert ans.answer.startswith("未找到：这个问题没有指明部门或年份，而范围内有 5 份文件（一次最多分别回答 3 份）。"
+                                 "请加上部门名称或年份再问，例如“")
+    assert a.ask("石泉路街道项目支出是多少").answer.startswith("项目支出 49,388,144 元[1]")
+    assert a.ask("你好").kind == "out_of_scope"
