@@ -34,10 +34,12 @@ class PseudoEmbedder:
         self.computed = 0
 
     def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        """One pseudo-vector per text."""
         self.computed += len(texts)
         return [pseudo_vector(t, self.dim) for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
+        """The pseudo-vector of the query text."""
         return pseudo_vector(text, self.dim)
 
 

@@ -325,6 +325,7 @@ class ChromaServer:
 
 
 def create_database(admin_url: str, name: str) -> str:
+    """A new empty database ``name`` on the server of ``admin_url`` (dropped first if it exists); its URL."""
     import psycopg
     from psycopg import sql
 
@@ -335,6 +336,7 @@ def create_database(admin_url: str, name: str) -> str:
 
 
 def database_size(url: str) -> int:
+    """pg_database_size of the database at ``url``, in bytes."""
     import psycopg
 
     with psycopg.connect(url) as c:
@@ -363,14 +365,17 @@ class Report:
 
 
 def ms(values: list[float]) -> str:
+    """The p50 / p95 of millisecond timings."""
     return f"{pct(values, 50):.0f} / {pct(values, 95):.0f}"
 
 
 def scope_note(q: dict) -> str:
+    """A note when some questions were not scoped to the document they named."""
     return "" if not q["wrong"] else f" ({q['wrong']}/{q['questions']} not scoped to the named document)"
 
 
 def size_mb(nbytes: int) -> str:
+    """A size in MB for the tables."""
     return f"{nbytes / 2**20:,.0f} MB" if nbytes >= 10 * 2**20 else f"{nbytes / 2**20:.1f} MB"
 
 
@@ -469,6 +474,7 @@ def embedded(rep: Report, tmp: Path, n: int, nq: int) -> None:
 
 
 def _cache_rows(data: Path) -> int:
+    """Rows (distinct texts) in the embedding cache under ``data``."""
     import sqlite3
 
     f = data / "cache" / "embeddings.sqlite"
@@ -535,6 +541,7 @@ def server(rep: Report, tmp: Path, n: int, nq: int, admin_url: str, chroma_url: 
 
 
 def main() -> None:
+    """Run the selected sections and write the report."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", default="10,100,1000", help="embedded backends: numbers of synthetic documents")
     ap.add_argument("--server-scale", default="1000,10000", help="server backends: numbers of synthetic documents")
@@ -586,7 +593,9 @@ def main() -> None:
             admin = pg.url
         try:
             rep.add("server", "Server backends (PostgreSQL + `chroma run`, both on this machine), same documents and "
-                              "questions (questions naming no department were not timed here):")
+                              "questions (questions naming no department were not timed here). After a re-ingest the "
+                              "database and the Chroma data hold two generations: the current one and the one it "
+                              "replaced, kept until the next publish for workers that have not switched yet:")
             rep.add("server")
             rep.add("server", SERVER_HEAD)
             for n in [int(x) for x in args.server_scale.split(",") if x]:
@@ -598,7 +607,7 @@ def main() -> None:
         finally:
             if pg is not None:
                 pg.stop()
-    head(f"Load average at the end: {loadavg()}")
+    rep.add("tail", f"Load average at the end: {loadavg()}")
     rep.done = True
     rep.write()
     print(f"\nwritten to {args.out}")

@@ -311,6 +311,7 @@ class PgIndex(_Connected):
             "ON CONFLICT (generation_id, name) DO UPDATE SET data = EXCLUDED.data", (gen, name, data))
 
     def delete_blob(self, gen: str, name: str) -> None:
+        """Remove a blob of ``gen`` (no error if it is absent)."""
         self.conn().execute("DELETE FROM blobs WHERE generation_id = %s AND name = %s", (gen, name))
 
     def get_blob(self, gen: str, name: str) -> bytes | None:
