@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before anything can import gradio
 
@@ -26,22 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env().with_(index_dir=args.index)
 
-    from assistant.errors import BudgetQAError
-    from assistant.store.backends import backend_error, check_database_url
+    from assistant.cli import run_reporting_errors
     from assistant.web.ui import launch
 
-    try:
-        check_database_url(settings.database_url)
-        launch(settings, host=args.host, port=args.port)
-    except BudgetQAError as exc:  # a setting or the index: one clear line, exit code 2
-        print(f"错误：{exc}", file=sys.stderr)
-        sys.exit(2)
-    except Exception as exc:
-        err = backend_error(exc, settings)
-        if err is None:
-            raise
-        print(f"错误：{err}", file=sys.stderr)
-        sys.exit(2)
+    run_reporting_errors(lambda: launch(settings, host=args.host, port=args.port), settings)
 
 
 if __name__ == "__main__":

@@ -168,24 +168,32 @@ def evaluate(gold: list[Path] = typer.Argument(..., help="金标准文件（.jso
     raise typer.Exit(1 if failed else 0)
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    from .config import Settings
+def run_reporting_errors(run, settings) -> None:
+    """Call ``run()``; a domain error (BudgetQAError) or an unreachable server backend (PostgreSQL,
+    Chroma server: see :func:`assistant.store.backends.backend_error`) becomes one line
+    "错误：…" on stderr and exit code 2, never a traceback. Shared by the CLI and ``app.py``."""
     from .store.backends import backend_error, check_database_url
 
     try:
-        check_database_url(Settings.from_env().database_url)
-        app()
+        check_database_url(settings.database_url)
+        run()
     except BudgetQAError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         sys.exit(2)
-    except Exception as exc:  # a server backend that cannot be reached: one clear line, no traceback
-        err = backend_error(exc, Settings.from_env())
+    except Exception as exc:
+        err = backend_error(exc, settings)
         if err is None:
             raise
         logging.getLogger(__name__).debug("backend failure", exc_info=exc)
         print(f"错误：{err}", file=sys.stderr)
         sys.exit(2)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    from .config import Settings
+
+    run_reporting_errors(app, Settings.from_env())
 
 
 if __name__ == "__main__":

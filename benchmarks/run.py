@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth import department, generate  # noqa: E402
+
+from tests.servers import ChromaServer, PostgresServer, free_port, postgres_bin  # noqa: E402  (one server launcher)
 
 SEED = ROOT / "corpus" / "000_2134ace919fae625.txt"
 GOLD = ROOT.parent / "shared" / "eval"
@@ -88,12 +89,6 @@ def warm_latency(assistant, baseline, cases, reps: int = 5) -> dict:
             baseline.search(c["q"], k=3)
             base.setdefault(k, []).append((time.perf_counter() - t) * 1000)
     return {"ours": ours, "baseline": base}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_ready(index: Path, data: Path, asked: list[str] | None = None, env: dict | None = None) -> tuple[float, int]:
@@ -240,90 +235,6 @@ def worker(spec: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------- servers
-def postgres_bin() -> Path | None:
-    """The newest Debian PostgreSQL bin folder with initdb, or None."""
-    import glob
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
-    return Path(found[-1]).parent if found else None
-
-
-class Postgres:
-    """A throw-away PostgreSQL cluster on 127.0.0.1 (Debian's binaries, run as user postgres when
-    root; default durability settings)."""
-
-    def __init__(self, root: Path):
-        import pwd
-
-        self.bindir = postgres_bin()
-        if self.bindir is None:
-            raise RuntimeError("PostgreSQL is not installed (/usr/lib/postgresql/*/bin/initdb)")
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            os.chown(root, pw.pw_uid, pw.pw_gid)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-
-    def _run(self, *args: str) -> None:
-        r = subprocess.run(self.as_user + [str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True,
-                           timeout=300, cwd=self.root)
-        if r.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed: {r.stderr[-2000:]}")
-
-    def start(self) -> "Postgres":
-        self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--locale=C", "--no-sync")
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "server.log"), "-o",
-                  f"-h 127.0.0.1 -p {self.port} -k {self.root}", "-w", "-t", "60", "start")
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
-
-
-class ChromaServer:
-    """``chroma run`` on a loopback port with its data in ``root``."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "ChromaServer":
-        log = open(self.root / "server.log", "wb")
-        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--host", "127.0.0.1",
-                                      "--port", str(self.port), "--path", str(self.root / "data")],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/api/v2/heartbeat", timeout=2).read()
-                return self
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("chroma run did not answer")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
-
-
 def create_database(admin_url: str, name: str) -> str:
     """A new empty database ``name`` on the server of ``admin_url`` (dropped first if it exists); its URL."""
     import psycopg
@@ -589,7 +500,9 @@ def main() -> None:
         pg = None
         admin = args.database_url
         if not admin:
-            pg = Postgres(tmp / "postgres").start()
+            if postgres_bin() is None:
+                raise RuntimeError("PostgreSQL is not installed (/usr/lib/postgresql/*/bin/initdb)")
+            pg = PostgresServer(postgres_bin(), tmp / "postgres", durable=True).start()
             admin = pg.url
         try:
             rep.add("server", "Server backends (PostgreSQL + `chroma run`, both on this machine), same documents and "

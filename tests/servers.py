@@ -54,11 +54,19 @@ def postgres_bin() -> Path | None:
 
 
 class PostgresServer:
-    """A private PostgreSQL cluster on 127.0.0.1:port (trust authentication, user ``postgres``)."""
+    """A private PostgreSQL cluster on 127.0.0.1:port (trust authentication, user ``postgres``).
 
-    def __init__(self, bindir: Path):
+    By default in a temporary folder, deleted by :meth:`stop`, with durability off (fast tests).
+    ``root`` keeps it in that folder (kept after stop); ``durable=True`` keeps PostgreSQL's default
+    fsync settings (the benchmarks time realistic writes).
+    """
+
+    def __init__(self, bindir: Path, root: Path | None = None, durable: bool = False):
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="budget-qa-pg-"))
+        self.keep = root is not None
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="budget-qa-pg-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.durable = durable
         self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
@@ -78,8 +86,9 @@ class PostgresServer:
     def start(self) -> "PostgresServer":
         data = self.root / "data"
         self._run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
-        opts = (f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c synchronous_commit=off "
-                f"-c full_page_writes=off -c max_connections=200")
+        opts = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-l", str(self.root / "server.log"), "-o", opts, "-w", "-t", "60", "start")
         return self
 
@@ -91,14 +100,16 @@ class PostgresServer:
         try:
             self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop", timeout=60)
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            if not self.keep:
+                shutil.rmtree(self.root, ignore_errors=True)
 
 
 class ChromaServer:
-    """``chroma run`` on 127.0.0.1:port with its data in a temporary folder."""
+    """``chroma run`` on 127.0.0.1:port with its data in ``root/data`` (a temporary folder by default)."""
 
-    def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="budget-qa-chroma-"))
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="budget-qa-chroma-"))
+        self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 

@@ -563,7 +563,7 @@ class ChatHandlers:
     def _phrase(self, answer: Answer, history: list, conversation: str, turns: dict):
         """Stream the chat model's phrasing of ``answer`` into ``history[-1]`` (yielding states);
         returns (answer, note) from :func:`assistant.llm.phrase_stream_for`."""
-        from assistant.llm import phrase_stream_for
+        from assistant.llm import FALLBACK_PREFIX, phrase_stream_for
 
         waiting = self._record(turns, None, "", None)
         draft = ""
@@ -578,7 +578,7 @@ class ChatHandlers:
                 yield list(history), conversation, waiting
         except Exception:  # the deterministic answer is already there; never lose it for the model
             logger.exception("chat model phrasing failed")
-            final = (answer, "已使用确定性回答：语言模型出错")
+            final = (answer, FALLBACK_PREFIX + "语言模型出错")
         return final
 
     @staticmethod
