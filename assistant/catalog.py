@@ -19,6 +19,7 @@ from collections import OrderedDict
 from typing import Iterable, Iterator
 
 from .answering.answerer import DocumentAnswerer
+from .budget.identity import aliases as _aliases
 from .model import Document, Passage
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,28 @@ class NameIndex:
         for i, name in enumerate(names):
             for g in bigrams(name):
                 self.postings.setdefault(g, []).append(i)
+        # names people use (区府办, 商务委, 万里街道), derived by rule from each full name
+        self.aliases: dict[str, list[int]] = {}
+        for i, name in enumerate(names):
+            for a in _aliases(name):
+                self.aliases.setdefault(a, []).append(i)
+        self.longest_alias = max((len(a) for a in self.aliases), default=0)
+
+    def alias_in(self, text: str) -> str:
+        """The longest name or alias of a document in scope that ``text`` contains ("" if none)."""
+        for n in range(min(self.longest_alias, len(text)), 2, -1):
+            for i in range(len(text) - n + 1):
+                if text[i:i + n] in self.aliases:
+                    return text[i:i + n]
+        return ""
 
     def named(self, text: str) -> list[Document]:
         """The documents ``text`` names, in list order ([] if it names none).
 
         A question containing a document's full department name (4+ characters) names the
-        documents with the longest such name. Otherwise the character bigrams of the names count:
+        documents with the longest such name; else one containing a name people use for it
+        (:func:`assistant.budget.identity.aliases`: 区府办, 商务委, 万里街道) names the documents of
+        the longest such alias. Otherwise the character bigrams of the names count:
         1 for a bigram only one document's name has, 0.2 for a shared one (a district common to
         several); the best-scoring documents (within 90% of the best) are named if the best score
         is at least 2, so 石泉路街道 or 生态环境局 pick one document while a district name does not.
@@ -71,6 +88,9 @@ class NameIndex:
         if full:
             longest = max(len(self.docs[i].department) for i in full)
             return [self.docs[i] for i in full if len(self.docs[i].department) == longest]
+        alias = self.alias_in(text)
+        if alias:
+            return [self.docs[i] for i in sorted(set(self.aliases[alias]))]
         scores: dict[int, float] = {}
         for g in grams:  # per document, the same additions in the same order as a plain sum
             w = self.weights.get(g)

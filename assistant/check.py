@@ -271,7 +271,7 @@ def _ordinal_level(fact: Fact) -> int:
 
 
 def _default_measure(parsed: ParsedDocument) -> str:
-    return "决算数" if parsed.document.kind == "决算" else "预算数"
+    return "决算数" if parsed.document.basis == "决算" else "预算数"
 
 
 def _mark_suspects(cells: list[_Cell]) -> None:

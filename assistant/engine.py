@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
+from .budget.identity import aliases as _aliases
 from .catalog import Catalog
 from .config import Settings
 from .errors import IndexMissingError, QuestionError
@@ -342,12 +343,25 @@ class Assistant:
         chosen = docs
         narrowed = False
         if len(docs) > 1:
-            named = catalog.name_index(docs).named(text)
+            index = catalog.name_index(docs)
+            named = index.named(text)
             if named:
                 chosen, narrowed = named, True
+                alias = index.alias_in(text)
+                if alias and any(alias in _aliases(d.department) for d in named):
+                    text = text.replace(alias, "")
                 for d in named:
                     text = _strip_name(text, d.department)
+        scope = re.search(r"(部门|单位)(?:的)?(?:预算|决算)", text)
+        if scope and len(chosen) > 1:
+            same = [d for d in chosen if d.scope == scope.group(1)]
+            if same:
+                chosen, narrowed = same, True
+        text = re.sub(r"(?:部门|单位)(?:的)?(?=预算|决算)", "", text)  # the kind chose documents, not an item
         years = [int(y) for y in re.findall(r"(20\d{2})\s*年", text)]
+        compared = [int(y) for y in re.findall(r"(?:比|较|与|和|同|相比)\s*(20\d{2})\s*年", text)]
+        if [y for y in years if y not in compared]:
+            years = [y for y in years if y not in compared]  # "2025年…比2024年": the 2025 document
         if years and len(chosen) > 1:
             by_year = [d for d in chosen if d.year in years]
             if by_year:
@@ -408,12 +422,12 @@ class Assistant:
             return [found[0][1]]
         # several documents answer: one part each, labelled with its document
         for a, p in found:
-            p.answer = f"【{a.doc.department} {a.doc.year or ''}年{a.doc.kind}】{p.answer}"
+            p.answer = f"【{a.doc.label}】{p.answer}"
         return [p for _, p in found]
 
 
 #: words by which a turn without an item of its own asks about the previous one (多少？ 去年呢？ 为什么？)
-_ASKS_ABOUT_FIGURES = re.compile(r"多少|几|哪|为什么|原因|\d{4}\s*年|去年|上年|今年|占比|比例|变化|增减")
+_ASKS_ABOUT_FIGURES = re.compile(r"多少|几|哪|为什么|原因|\d{4}\s*年|去年|上年|今年|占|比例|比重|变化|增减")
 
 
 def _continues(sub: str, intent) -> bool:

@@ -21,7 +21,9 @@ class Document:
 
     ``doc_id`` is stable for a file's content location (derived from its file name); ``department``
     is the issuing department/unit as detected from the text, ``year`` the budget year (int or None),
-    ``kind`` "预算" or "决算"; ``listed_tables`` are the table titles the contents (目录) lists.
+    ``kind`` the kind of disclosure: 部门预算, 单位预算, 部门决算, 单位决算, or just 预算/决算 when the
+    document does not say whether it covers a department (with its units) or one unit (see
+    :mod:`assistant.budget.identity`); ``listed_tables`` are the table titles the contents (目录) lists.
     """
 
     doc_id: str
@@ -32,6 +34,22 @@ class Document:
     kind: str
     sha256: str
     listed_tables: tuple[str, ...] = ()
+
+    @property
+    def basis(self) -> str:
+        """"预算" (budget) or "决算" (final accounts)."""
+        return "决算" if self.kind.endswith("决算") else "预算"
+
+    @property
+    def scope(self) -> str:
+        """"部门" (a department with its units), "单位" (one unit) or "" when not stated."""
+        return self.kind[:2] if self.kind[:2] in ("部门", "单位") else ""
+
+    @property
+    def label(self) -> str:
+        """How answers name the document: 上海市普陀区商务委员会 2025年单位预算."""
+        year = f"{self.year}年" if self.year else ""
+        return f"{self.department} {year}{self.kind}".strip()
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,8 @@ def test_unscoped_question_answers_per_document(multi):
     ans = a.ask("项目支出是多少")
     lines = ans.answer.splitlines()
     assert len(lines) == 5
-    assert lines[0].startswith("【中共济源产城融合示范区工作委员会办公室 2023年预算】项目支出 187.00 万元")
-    assert lines[1].startswith("【上海市普陀区人民政府石泉路街道办事处（本级） 2026年预算】项目支出 49,388,144 元")
+    assert lines[0].startswith("【中共济源产城融合示范区工作委员会办公室 2023年部门预算】项目支出 187.00 万元")
+    assert lines[1].startswith("【上海市普陀区人民政府石泉路街道办事处（本级） 2026年单位预算】项目支出 49,388,144 元")
     assert len({c.doc_id for c in ans.citations}) == 5
 
 
@@ -54,7 +54,9 @@ def test_unit_conversion_shows_formula(multi):
 def test_completion_rate_stated_and_computed(multi):
     _, a = multi
     stated = a.ask("普陀区生态环境局三公经费完成预算的比例")
-    assert stated.answer == "三公经费财政拨款完成预算比例 80.71%[1]。"
+    # 决算数 ÷ 年初预算 of the budget model's 三公经费, checked against the rate the sentence states
+    assert stated.answer == ("三公经费决算数 16.95 万元[1]，年初预算 21.00 万元[1]，完成年初预算的 80.71%"
+                             "（16.95 ÷ 21.00 × 100% = 80.71%，与文件所述一致[1]）。")
     parts = a.ask("普陀区生态环境局2025年三公经费年初预算和决算分别是多少")
     assert [p.answer.split("[")[0] for p in parts.parts] == ["三公经费财政拨款支出年初预算 21.00 万元",
                                                              "三公经费财政拨款支出决算 16.95 万元"]

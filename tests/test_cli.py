@@ -56,7 +56,7 @@ def test_ask_json_batch_contract(cli_index):
                                   "source": "第二部分 中共济源产城融合示范区工作委员会办公室 2023 年度部门预算情况说明 > 三、支出预算总体情况说明",
                                   "doc_id": "000_2134ace919fae625"}
     assert out[1]["answer"] == "问题为空，请输入要查询的内容，例如“项目支出占比多少？”"
-    assert out[3]["answer"].startswith("公用经费 176.20 万元")
+    assert out[3]["answer"].startswith("公用经费支出 176.20 万元")
     assert out[4]["kind"] == "out_of_scope"
 
 
@@ -105,6 +105,6 @@ def test_index_of_an_older_version_is_rebuilt(tmp_path, data_dir):
     old = current_generation(s.index_dir)
     (old / "VERSION").write_text("0")
     a = Assistant.open(s, build_if_missing=False)
-    assert a.ask("三公经费预算是多少？").answer == "三公经费预算 25.50 万元[1]。"
+    assert a.ask("三公经费预算是多少？").answer == "三公经费预算 25.50 万元[1][2]。"
     new = current_generation(s.index_dir)
     assert new != old and not old.exists() and generation_version(new) == INDEX_VERSION

@@ -20,7 +20,7 @@ def find(parsed, **kw):
 
 def test_identity(parsed):
     d = parsed.document
-    assert (d.doc_id, d.department, d.year, d.kind) == (SEED_ID, "中共济源产城融合示范区工作委员会办公室", 2023, "预算")
+    assert (d.doc_id, d.department, d.year, d.kind) == (SEED_ID, "中共济源产城融合示范区工作委员会办公室", 2023, "部门预算")
     assert d.listed_tables[:3] == ("部门收支预算表", "部门收入预算表", "部门支出预算表")
     assert len(d.listed_tables) == 13
 

@@ -70,9 +70,9 @@ def test_lazy_answerers_give_the_answers_of_eager_ones(scaled):
     # the unscoped question is answered per document, with each document's own figure
     lines = lazy.ask("项目支出是多少").answer.splitlines()
     assert len(lines) == N + 1
-    assert lines[0] == "【中共济源产城融合示范区工作委员会办公室 2023年预算】项目支出 187.00 万元[1][2][3]。"
-    assert lines[1] == "【东城区财政局第1分局 2015年预算】项目支出 187.00 万元[4][5][6]。"
-    assert lines[2] == "【西城区财政局第1分局 2016年预算】项目支出 374.00 万元[7][8][9]。"
+    assert lines[0] == "【中共济源产城融合示范区工作委员会办公室 2023年部门预算】项目支出 187.00 万元[1][2][3]。"
+    assert lines[1] == "【东城区财政局第1分局 2015年部门预算】项目支出 187.00 万元[4][5][6]。"
+    assert lines[2] == "【西城区财政局第1分局 2016年部门预算】项目支出 374.00 万元[7][8][9]。"
 
 
 def test_full_department_name_scopes_among_names_sharing_every_bigram(scaled):

@@ -71,5 +71,5 @@ def test_feedback_survives_reingest_and_exports_csv(tmp_path, data_dir):
     assert Assistant.open(s, build_if_missing=False).feedback.export_csv(out) == 2
     rows = list(csv.DictReader(open(out, encoding="utf-8-sig")))
     assert [(r["rating"], r["comment"], r["answer"]) for r in rows] == [
-        ("1", "", "三公经费预算 25.50 万元[1]。"), ("-1", "想看明细", "三公经费预算 25.50 万元[1]。")]
+        ("1", "", "三公经费预算 25.50 万元[1][2]。"), ("-1", "想看明细", "三公经费预算 25.50 万元[1][2]。")]
     assert "七、“三公”经费支出预算情况说明" in rows[0]["citations"]

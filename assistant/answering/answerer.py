@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from ..budget.identity import aliases
+from ..budget.metrics import Resolution, find_metric, resolve
+from ..budget.templates import measure_asked
 from ..model import AnswerPart, Citation, Document, Fact, FactRef, Passage, Table
 from ..understanding.intent import Intent
 from ..understanding.lexicon import Lexicon
@@ -50,6 +53,12 @@ _AMOUNT_ASKED = re.compile(r"资金|金额|经费|钱|[万亿]?元")
 
 _RETRIEVAL_FAILURES: set[str] = set()
 
+#: the reason a sentence gives for a change ("主要原因是…", "主要是…")
+_REASON = re.compile(r"主要(?:原因)?(?:是|为|：|:)+\s*([^。]+)")
+
+#: a word naming a measure (预算数, 决算, 年初预算 …) in the item text itself
+_MEASURE_WORD = re.compile(r"预算|决算|执行数|实际")
+
 
 def _log_retrieval_failure(exc: Exception) -> None:
     """Log a failed vector/BM25 search: with its traceback the first time a kind of failure occurs
@@ -73,6 +82,7 @@ class DocumentAnswerer:
         self.tables = {t.table_id: t for t in tables}
         self.lex = lexicon
         self.retriever = retriever
+        self._resolved: dict[tuple[str, str], Resolution] = {}
         self.main_col: dict[str, int] = {}
         paths: dict[str, set[tuple[str, ...]]] = {}
         for f in facts:
@@ -152,7 +162,15 @@ class DocumentAnswerer:
 
     def items(self, q: str, intent: Intent, roles=("amount", "count", "indicator"),
               facts: list[Fact] | None = None) -> list[Item]:
-        """Candidate figures for the item named in ``q``, best first (empty if nothing matches)."""
+        """Candidate figures for the item named in ``q``, best first (empty if nothing matches).
+
+        An item that is a metric of the budget model (收入总计, 基本支出, 三公经费 …; see
+        :mod:`assistant.budget.metrics`) is read from its template cell and the sentences stating
+        it, never by similarity; any other item is matched by name against every fact."""
+        if facts is None and "amount" in roles and not intent.codes:
+            modelled = self._metric_items(q, intent)
+            if modelled is not None:
+                return modelled
         pool = facts if facts is not None else self.facts
         scored = []
         for f in pool:
@@ -209,6 +227,200 @@ class DocumentAnswerer:
                 merged[k] = it
         return sorted(merged.values(), key=lambda i: (-i.score, i.computed, i.facts[0].source != "narrative",
                                                       i.facts[0].line))
+
+    # ------------------------------------------------------------------ budget model
+    def metric_resolution(self, q: str, intent: Intent, measure: str = "") -> Resolution | None:
+        """The budget model's reading of the item ``q`` names (at ``measure``, default: the one the
+        question asks for), or None when ``q`` names no metric or a classification code."""
+        metric = None if intent.codes else find_metric(q)
+        if metric is None:
+            return None
+        measure = measure or measure_asked(q if _MEASURE_WORD.search(q) else intent.text, self.doc.basis)
+        key = (metric.id, measure)
+        if key not in self._resolved:
+            drop = tuple(aliases(self.doc.department)) + ((f"{self.doc.year}年",) if self.doc.year else ())
+            self._resolved[key] = resolve(metric, measure, self.doc.basis, list(self.tables.values()),
+                                          self.facts, drop)
+        return self._resolved[key]
+
+    def _metric_items(self, q: str, intent: Intent) -> list[Item] | None:
+        res = self.metric_resolution(q, intent)
+        if res is None:
+            return None
+        if res.cell is not None:
+            cell = res.cell
+            value = compute.dec(cell.value)
+            agree = [f for f in sorted(res.statements, key=lambda x: x.line)
+                     if f.unit in compute.UNIT_FACTORS and cell.unit in compute.UNIT_FACTORS
+                     and compute.convert(compute.dec(f.value), f.unit, cell.unit) == value]
+            same_unit = [f for f in agree if f.unit == cell.unit]
+            if same_unit:  # the sentence states the cell's figure as printed: it leads, the cell corroborates
+                item = self._item(same_unit[0], 100.0)
+                item.facts.append(cell)
+                item.facts.extend(f for f in agree if f is not same_unit[0])
+                return [item]
+            item = self._item(cell, 100.0)
+            if item.label in ("", cell.table_title) or item.label in GENERIC or cell.is_total_row:
+                item.label = res.metric.name
+            item.facts.extend(agree)  # the narrative's statement (in 万元) of the same figure
+            return [item]
+        if res.statements:
+            f = sorted(res.statements, key=lambda x: x.line)[0]
+            return [self._item(f, 100.0)]
+        return []
+
+    def _stated_changes(self, statement: Fact) -> list[Fact]:
+        """The changes a sentence states right after ``statement`` ("收入预算9,101.68万元，其中：财政拨款
+        收入9,101.68万元，比2024年预算减少2,389.52万元"): change facts that follow it in the same
+        sentence before any amount of another value."""
+        def order(f: Fact) -> int:
+            m = re.search(r":f(\d+)$", f.fact_id)
+            return int(m.group(1)) if m else 0
+        siblings = sorted((f for f in self.facts if f.source == "narrative" and f.line == statement.line
+                           and f.quote == statement.quote), key=order)
+        out, started = [], False
+        for f in siblings:
+            if f is statement or f.fact_id == statement.fact_id:
+                started = True
+                continue
+            if not started:
+                continue
+            if f.role in ("change", "change_pct"):
+                out.append(f)
+            elif f.role == "amount" and f.value != statement.value:
+                break
+            elif out:
+                break
+        return out
+
+    def _metric_change(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        """A metric's change on an earlier year as the document states it, with the figure itself."""
+        res = self.metric_resolution(q, intent)
+        if res is None:
+            return None
+        base_years = [y for y in intent.years if self.doc.year and y < self.doc.year]
+        for st in sorted(res.statements, key=lambda f: f.line):
+            changes = [c for c in self._stated_changes(st) if not base_years or c.base_year in base_years]
+            if not changes:
+                continue
+            cites, refs, bits = [], [], []
+            if res.cell is not None:
+                n = reg.add(self.citation(res.cell))
+                cites.append(self.citation(res.cell))
+                refs.append(FactRef(res.metric.name, res.cell.value_text, res.cell.unit, res.cell.locator, res.cell.doc_id))
+                bits.append(f"{res.metric.name} {res.cell.value_text} {res.cell.unit}[{n}]".replace("  ", " "))
+            n = reg.add(self.citation(st))
+            cites.append(self.citation(st))
+            refs.append(FactRef(res.metric.name, st.value_text, st.unit, st.locator, st.doc_id))
+            bits.append(f"{'即' if bits else res.metric.name + ' '}{st.value_text} {st.unit}[{n}]")
+            for c in changes:
+                base = f"比{c.base_year}年" if c.base_year else "比上年"
+                printed = c.value_text.lstrip("-+")
+                if c.role == "change" and c.value == 0:
+                    bits.append(f"与{c.base_year or '上'}年持平（变化 0）[{n}]")
+                elif c.role == "change":
+                    bits.append(f"{base}{'增加' if c.value > 0 else '减少'} {printed} {c.unit}[{n}]")
+                else:
+                    bits.append(f"{'增长' if c.value > 0 else '下降'} {printed}[{n}]")
+                refs.append(FactRef(f"{res.metric.name}（变化）", c.value_text, c.unit, c.locator, c.doc_id))
+            reason = _REASON.search(st.quote[st.quote.find(changes[-1].value_text):] if changes[-1].value_text in st.quote
+                                    else st.quote)
+            context["subject"] = q
+            text = "，".join(bits) + "。" + (f"主要原因：{reason.group(1)}。" if reason else "")
+            if any(c.value for c in changes):
+                text += self._changed_parts(res.metric, base_years, reg, cites)
+            return AnswerPart(intent.text, text, "figure", refs, cites)
+        return None
+
+    def _changed_parts(self, metric, base_years: list[int], reg: TurnCitations, cites: list[Citation]) -> str:
+        """Where a metric's change lies: its parts (two levels) whose stated change is not zero, each
+        with its sentence ("其中公务用车购置费15万元，比2024年预算减少10万元，主要原因是…")."""
+        from ..budget.metrics import catalog
+
+        lines, todo = [], list(metric.parts)
+        while todo:
+            part = catalog()[todo.pop(0)]
+            todo.extend(part.parts)
+            res = resolve(part, measure_asked("", self.doc.basis), self.doc.basis, list(self.tables.values()),
+                          self.facts, tuple(aliases(self.doc.department)))
+            for st in sorted(res.statements, key=lambda f: f.line):
+                changes = [c for c in self._stated_changes(st) if c.value and (not base_years or c.base_year in base_years)]
+                if not changes:
+                    continue
+                c = changes[0]
+                n = reg.add(self.citation(st))
+                if self.citation(st) not in cites:
+                    cites.append(self.citation(st))
+                printed = c.value_text.lstrip("-+")
+                tail = st.quote[st.quote.find(printed):] if printed in st.quote else ""
+                reason = _REASON.search(tail.split("；")[0])
+                lines.append(f"{part.name} {st.value_text} {st.unit}，比{c.base_year or '上'}年{'增加' if c.value > 0 else '减少'}"
+                             f" {printed} {c.unit}[{n}]" + (f"（{reason.group(1)}）" if reason else ""))
+                break
+        return ("其中变化的部分：" + "；".join(lines) + "。") if lines else ""
+
+    def _metric_completion(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        """决算数 ÷ 全年预算 (else 年初预算) of a metric, checked against the stated completion rate."""
+        if self.doc.basis != "决算":
+            return None
+        final = self.metric_resolution(q, intent, "决算数")
+        if final is None:
+            return None
+        budget = None
+        for measure in ("全年预算", "年初预算", "预算数"):
+            r = self.metric_resolution(q, intent, measure)
+            its = self._metric_items_of(r) if r is not None else []
+            if its and its[0].value != 0:  # a unit founded during the year has 年初预算 0
+                budget = r
+                break
+        f_it = self._metric_items_of(final)
+        b_it = self._metric_items_of(budget) if budget is not None else []
+        if not f_it or not b_it or b_it[0].value == 0 or f_it[0].unit != b_it[0].unit:
+            return None
+        f, b = f_it[0], b_it[0]
+        pct = compute.fmt(compute.share(f.value, b.value), 2)
+        fm, fc, fr = self._refs(f, reg, 2)
+        bm, bc, br = self._refs(b, reg, 2)
+        formula = f"{f.value_text} ÷ {b.value_text} × 100% = {pct}%"
+        stated = [x for x in self.facts if x.role == "rate" and x.value is not None and abs(x.value - float(pct)) < 0.006]
+        extra = ""
+        cites = fc + [c for c in bc if c not in fc]
+        if stated:
+            n = reg.add(self.citation(stated[0]))
+            extra = f"，与文件所述一致[{n}]"
+            cites.append(self.citation(stated[0]))
+        context["subject"] = q
+        name = final.metric.name
+        return AnswerPart(intent.text, f"{name}{final.measure} {f.value_text} {f.unit}{fm}，{budget.measure} {b.value_text} "
+                          f"{b.unit}{bm}，完成{budget.measure}的 {pct}%（{formula}{extra}）。", "computed",
+                          fr + br + [FactRef(f"{name}完成{budget.measure}比例", pct + "%", "%", "计算", self.doc.doc_id)],
+                          cites, formula)
+
+    def _metric_items_of(self, res: Resolution) -> list[Item]:
+        if res.cell is not None:
+            it = self._item(res.cell, 100.0)
+        elif res.statements:
+            it = self._item(sorted(res.statements, key=lambda x: x.line)[0], 100.0)
+        else:
+            return []
+        it.label = res.metric.name
+        return [it]
+
+    def _empty_metric_table(self, intent: Intent, q: str, reg: TurnCitations) -> AnswerPart | None:
+        """A metric whose template table the document prints without any figure (a 三公 table with
+        only its header): by the template this means none was spent or budgeted; the table and its
+        note are cited."""
+        res = self.metric_resolution(q, intent)
+        if res is None or res.empty_table is None or res.cell is not None or res.statements:
+            return None
+        t = res.empty_table
+        quote = t.note or t.title
+        c = Citation(self.doc.doc_id, self.doc.title, t.title, quote, t.line, t.page, "table", t.table_id)
+        n = reg.add(c)
+        note = f"表注：{t.note}" if t.note else "按公开模板，空表表示没有该项数据"
+        return AnswerPart(intent.text, f"《{t.title}》是空表，没有列出任何数字[{n}]，即没有{res.metric.name}"
+                          f"{'支出' if self.doc.basis == '决算' else '预算'}（{note}）。", "figure",
+                          [FactRef(res.metric.name, "0", "", t.title, self.doc.doc_id)], [c])
 
     def _display_label(self, f: Fact) -> str:
         if f.source == "narrative" or f.role == "indicator":
@@ -305,8 +517,8 @@ class DocumentAnswerer:
         if intent.op == "change":
             later = [y for y in intent.years if y > self.doc.year]
             target = later[0] if later else None
-        elif intent.years:
-            target = intent.years[0] if self.doc.year not in intent.years else None
+        elif intent.asked_years:
+            target = intent.asked_years[0] if self.doc.year not in intent.asked_years else None
         elif intent.year_offset is not None:
             target = self.doc.year + intent.year_offset
             if target == self.doc.year:
@@ -378,7 +590,7 @@ class DocumentAnswerer:
     def _op_figure(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
         items = self.items(q, intent)
         if not items or not self._confident(q, items[0], intent):
-            return (self._sum_of_parts(intent, q, reg, context) or self._sum_of_named_items(intent, q, reg, context)
+            return (self._empty_metric_table(intent, q, reg) or self._sum_of_parts(intent, q, reg, context) or self._sum_of_named_items(intent, q, reg, context)
                     or (self._count_items(intent, q, reg, context) if intent.measure == "个" else None))
         best = items[0]
         if best.facts[0].role == "count" and not intent.measure and _AMOUNT_ASKED.search(q) \
@@ -674,8 +886,12 @@ class DocumentAnswerer:
 
     # completion of the budget (决算 ÷ 预算) ----------------------------------
     def _op_completion(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
-        """The stated 完成预算 percentage, else 决算数 ÷ 预算数 computed from the item's two figures."""
+        """决算数 ÷ 全年预算 of a metric of the budget model, checked against the stated rate; else
+        the stated 完成预算 percentage, else 决算数 ÷ 预算数 computed from the item's two figures."""
         subject = re.sub(r"完成率|执行率|完成(?:了)?(?:年初)?预算|预算完成|执行(?:了)?(?:年初)?预算", "", q) or q
+        modelled = self._metric_completion(intent, subject, reg, context)
+        if modelled is not None:
+            return modelled
         rates = self.items(subject + "完成预算比例", intent, roles=("rate",))
         if rates and self._confident(subject, rates[0], intent):
             it = rates[0]
@@ -701,6 +917,9 @@ class DocumentAnswerer:
 
     # changes ---------------------------------------------------------------
     def _op_change(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
+        modelled = self._metric_change(intent, q, reg, context)
+        if modelled is not None:
+            return modelled
         base_years = [y for y in intent.years if not self.doc.year or y < self.doc.year]
         pool = self.facts
         if base_years:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..budget.identity import is_body_name, read_identity
 from ..errors import IngestError
 from ..model import Document, Fact, Passage, Table
 from .narrative import FIGURE_RE, extract_figures
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 _PAGE_MARK = re.compile(r"^\s*=+\s*第\s*(\d+)\s*页\s*=+\s*$")
 _TITLE_RE = re.compile(r"表(?:[（(]续[)）])?$")
 _UNIT_LINE = re.compile(r"^\s*(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s*$")
-_DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位)(?:名称)?\s*[:：]\s*(.+?)\s*$")
+_DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位|编制部门)(?:名称)?\s*[:：]\s*(?!(?:万元|元|亿元)\s*$)(.+?)\s*$")
 _NOTE_LINE = re.compile(r"^\s*(?:注|说明|备注)\s*[:：]")
 _UNIT_ANY = re.compile(r"(?:金额)?单位\s*[:：]\s*(万元|元|亿元)")
 _YEAR_ONLY = re.compile(r"^\s*[（(]\s*\d{4}\s*年度?\s*[)）]\s*$")
@@ -139,6 +140,9 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                     unit = mu.group(1)
                 elif md:
                     dept = squeeze(md.group(1))
+                    unit_in_line = _UNIT_ANY.search(s)  # "编制部门：X 单位：元"
+                    if unit_in_line:
+                        unit = unit_in_line.group(1)
                 elif _YEAR_ONLY.match(s):
                     pass
                 else:
@@ -174,7 +178,15 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
         i += 1
 
     spaced_tables = _cut_spaced_tables(lines, page_of, line_no, is_table_line)
-    department = _detect_department(title, raw_tables, lines)
+    ident = read_identity(lines, [t.department for t in raw_tables] + [t.department for t in spaced_tables
+                                                                      if getattr(t, "department", "")], title)
+    fallback = _detect_department(title, raw_tables, lines)
+    department = ident.department or (fallback if is_body_name(fallback) else "")
+    if department and is_body_name(fallback) and len(fallback) > len(department) and fallback.endswith(department):
+        department = fallback  # 经济发展局 in the title, 平潭综合实验区经济发展局 in the text
+    if ident.year:
+        year = ident.year
+    kind = ident.kind if ident.basis else kind
     listed = _listed_tables(lines, is_table_line)
     sha = hashlib.sha256(src.raw).hexdigest()
     document = Document(doc_id=doc_id, title=title, path=str(src.path), department=department,
@@ -575,4 +587,7 @@ def _detect_title(lines: list[str], fallback: str) -> str:
     if len(first) > 1 and not re.search(r"20\d{2}", title) and len(first[1]) <= 30 and re.search(
             r"20\d{2}.*(预算|决算)", first[1]):
         title = f"{title} {first[1]}"
+    elif len(first) > 1 and re.search(r"20\d{2}", title) and not re.search(r"预算|决算", title) and re.fullmatch(
+            r"(?:部门|单位)?(?:预算|决算)(?:公开)?(?:说明)?", first[1]):
+        title = f"{title}{first[1]}"  # "中共…社会工作部 2024 年度" / "部门决算"
     return title

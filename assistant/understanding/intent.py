@@ -40,6 +40,14 @@ class Intent:
     diff_pair: tuple[str, str] | None = None
     follow_up: bool = False
     explicit_op: bool = False
+    #: years named as the base of a comparison ("比2023年"), not as the year asked about
+    compared_years: list[int] = field(default_factory=list)
+
+    @property
+    def asked_years(self) -> list[int]:
+        """The years asked about: explicit years that are not only a comparison's base."""
+        return [y for y in self.years if y not in self.compared_years] or (
+            [] if self.op in ("change", "explain") else list(self.years))
 
     def with_op(self, op: str) -> "Intent":
         return replace(self, op=op)
@@ -65,13 +73,30 @@ def split_questions(text: str) -> list[str]:
                 buf = (buf + "，" + x) if buf else x
         if buf:
             out.append(buf)
-    return [q for part in (out or [text.strip()]) for q in _split_respectively(part)]
+    result: list[str] = []
+    items: list[str] = []
+    for part in out or [text.strip()]:
+        m = re.match(r"^(?:那么?|而)?(?:分别|各自|各)(.+)$", part)
+        if m and len(items) >= 2:  # "A和B各多少，各占多少": the second question is about A and B too
+            result.extend(x + m.group(1) for x in items)
+            continue
+        pieces = _split_respectively(part)
+        items = [_ITEM_OF.sub("", p) for p in pieces] if len(pieces) >= 2 else []
+        result.extend(pieces)
+    return result
+
+
+#: the question words after an item ("基本支出多少" → "基本支出")
+_ITEM_OF = re.compile(r"(?:是|为|有|安排了?|花了?)?(?:多少钱?|几)(?:万元|元)?$")
 
 
 _GENERIC_TAIL = re.compile(r"(?:支出|收入)?(?:年初)?(?:预算数?|决算数?|执行数)$")
 
 
 def _split_respectively(q: str) -> list[str]:
+    m = re.match(r"^(.+?)(?:分别|各自|各)(是|为|有|占|安排|花|多少|几|了)(.*)$", q)
+    if m:  # "A和B各多少" is "A和B分别多少"
+        q = f"{m.group(1)}分别{m.group(2)}{m.group(3)}"
     m = re.match(r"^(.+?)分别(.*)$", q)
     if not m:
         return [q]
@@ -92,6 +117,7 @@ def parse_intent(text: str) -> Intent:
     t = text
     it = Intent(text=t)
     it.years = [int(y) for y in re.findall(r"(20\d{2}|19\d{2})\s*年", t)]
+    it.compared_years = [int(y) for y in re.findall(r"(?:比|较|与|和|同|相比)\s*(20\d{2}|19\d{2})\s*年", t)]
     if re.search(r"今年|本年|当年|本年度", t):
         it.year_offset = 0
     if re.search(r"去年|上年(?!结转|结余|度结转)|上一年|前一年", t) and not re.search(r"比上年|较上年|与上年|同上年|和上年", t):
@@ -140,7 +166,7 @@ def parse_intent(text: str) -> Intent:
         op = "share"
         wm = re.search(r"占(?!比)\s*(.+?)(?:的)?(?:比例|比重|百分比|多少|几|%|$)", t)
         if wm:
-            it.whole_text = wm.group(1).strip()
+            it.whole_text = re.sub(r"^(?:了|到)?(?:多大|多少|多高|几成|多)?(?:的)?$", "", wm.group(1).strip())
     elif re.search(r"(比|较|与|和|同)\s*(\d{4}\s*年|上年|去年|上一年)", t) or re.search(
             r"变化|变动|增减|增长了?多少|减少了?多少|增加了?多少|下降了?多少|上升了?多少", t):
         op = "change"
