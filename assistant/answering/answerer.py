@@ -17,6 +17,7 @@ from typing import Protocol
 
 from ..budget.identity import aliases
 from ..budget.metrics import Resolution, find_metric, resolve
+from ..budget.metrics import catalog as metric_catalog
 from ..budget.templates import measure_asked
 from ..model import AnswerPart, Citation, Document, Fact, FactRef, Passage, Table
 from ..understanding.intent import Intent
@@ -53,8 +54,15 @@ _AMOUNT_ASKED = re.compile(r"资金|金额|经费|钱|[万亿]?元")
 
 _RETRIEVAL_FAILURES: set[str] = set()
 
+#: score of a figure the budget model resolved (above any similarity score)
+MODEL_SCORE = 100.0
+
 #: the reason a sentence gives for a change ("主要原因是…", "主要是…")
 _REASON = re.compile(r"主要(?:原因)?(?:是|为|：|:)+\s*([^。]+)")
+
+#: words asking for a completion rate ("预算完成率", "执行了百分之几", "完成全年预算的比例")
+_COMPLETION_WORDS = re.compile(r"(?:预算)?(?:完成|执行)(?:率|比例|进度)|(?:完成|执行)(?:了)?(?:年初|全年)?预算(?:的|数的)?"
+                               r"(?:比例|百分之几|百分比|多少)?|预算(?:完成|执行)(?:率|比例)?|百分之几")
 
 #: a word naming a measure (预算数, 决算, 年初预算 …) in the item text itself
 _MEASURE_WORD = re.compile(r"预算|决算|执行数|实际")
@@ -255,18 +263,17 @@ class DocumentAnswerer:
                      and compute.convert(compute.dec(f.value), f.unit, cell.unit) == value]
             same_unit = [f for f in agree if f.unit == cell.unit]
             if same_unit:  # the sentence states the cell's figure as printed: it leads, the cell corroborates
-                item = self._item(same_unit[0], 100.0)
+                item = self._item(same_unit[0], MODEL_SCORE)
                 item.facts.append(cell)
                 item.facts.extend(f for f in agree if f is not same_unit[0])
                 return [item]
-            item = self._item(cell, 100.0)
+            item = self._item(cell, MODEL_SCORE)
             if item.label in ("", cell.table_title) or item.label in GENERIC or cell.is_total_row:
                 item.label = res.metric.name
             item.facts.extend(agree)  # the narrative's statement (in 万元) of the same figure
             return [item]
         if res.statements:
-            f = sorted(res.statements, key=lambda x: x.line)[0]
-            return [self._item(f, 100.0)]
+            return [self._item(res.statements[0], MODEL_SCORE)]
         return []
 
     def _stated_changes(self, statement: Fact) -> list[Fact]:
@@ -335,11 +342,9 @@ class DocumentAnswerer:
     def _changed_parts(self, metric, base_years: list[int], reg: TurnCitations, cites: list[Citation]) -> str:
         """Where a metric's change lies: its parts (two levels) whose stated change is not zero, each
         with its sentence ("其中公务用车购置费15万元，比2024年预算减少10万元，主要原因是…")."""
-        from ..budget.metrics import catalog
-
         lines, todo = [], list(metric.parts)
         while todo:
-            part = catalog()[todo.pop(0)]
+            part = metric_catalog()[todo.pop(0)]
             todo.extend(part.parts)
             res = resolve(part, measure_asked("", self.doc.basis), self.doc.basis, list(self.tables.values()),
                           self.facts, tuple(aliases(self.doc.department)))
@@ -398,9 +403,9 @@ class DocumentAnswerer:
 
     def _metric_items_of(self, res: Resolution) -> list[Item]:
         if res.cell is not None:
-            it = self._item(res.cell, 100.0)
+            it = self._item(res.cell, MODEL_SCORE)
         elif res.statements:
-            it = self._item(sorted(res.statements, key=lambda x: x.line)[0], 100.0)
+            it = self._item(res.statements[0], MODEL_SCORE)
         else:
             return []
         it.label = res.metric.name
@@ -600,7 +605,8 @@ class DocumentAnswerer:
             if not amounts:
                 return AnswerPart(intent.text, f"未找到：文件中没有与“{q}”对应的金额。", "not_found")
             items, best = amounts, amounts[0]
-        whole = self._whole_asked_part_found(q, best)
+        # a part the budget model read as such (三公经费里的公务接待费) is what was asked, not the whole
+        whole = "" if best.score >= MODEL_SCORE else self._whole_asked_part_found(q, best)
         if whole:
             summed = self._sum_of_parts(intent, q, reg, context)
             if summed is not None:
@@ -743,12 +749,22 @@ class DocumentAnswerer:
             if whole not in form:
                 continue
             parts = []
-            for k in kids:
-                its = self.items(k + form.replace(whole, ""), intent, roles=("amount",))
-                its = [i for i in its if self._confident(k, i, intent)]
-                if not its:
-                    break
-                parts.append((k, its[0]))
+            modelled = find_metric(whole)
+            if modelled is not None and modelled.parts:
+                # the budget model's parts, each read from its own cell or sentence
+                kids = tuple(metric_catalog()[pid].name for pid in modelled.parts)
+                for k in kids:
+                    its = self._metric_items(k, intent) or []
+                    if not its:
+                        break
+                    parts.append((k, its[0]))
+            else:
+                for k in kids:
+                    its = self.items(k + form.replace(whole, ""), intent, roles=("amount",))
+                    its = [i for i in its if self._confident(k, i, intent)]
+                    if not its:
+                        break
+                    parts.append((k, its[0]))
             if len(parts) != len(kids) or len({p.unit for _, p in parts}) != 1:
                 continue
             total = sum((p.value for _, p in parts), compute.dec(0))
@@ -805,6 +821,8 @@ class DocumentAnswerer:
         return out
 
     def _confident(self, q: str, it: Item, intent: Intent) -> bool:
+        if it.score >= MODEL_SCORE:  # read by the budget model from the metric's own cell or sentence
+            return True
         if any(f.code and f.code in intent.codes for f in it.facts):
             return True
         if intent.measure and it.unit == intent.measure and len(q) >= 2 and overlap(q, _match_form(it.label)) >= 2:
@@ -888,7 +906,7 @@ class DocumentAnswerer:
     def _op_completion(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
         """决算数 ÷ 全年预算 of a metric of the budget model, checked against the stated rate; else
         the stated 完成预算 percentage, else 决算数 ÷ 预算数 computed from the item's two figures."""
-        subject = re.sub(r"完成率|执行率|完成(?:了)?(?:年初)?预算|预算完成|执行(?:了)?(?:年初)?预算", "", q) or q
+        subject = _COMPLETION_WORDS.sub("", q) or q
         modelled = self._metric_completion(intent, subject, reg, context)
         if modelled is not None:
             return modelled

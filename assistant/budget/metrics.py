@@ -97,6 +97,8 @@ def find_metric(item: str) -> Metric | None:
             nn = norm(n)
             if nn and nn in t and len(nn) > len(found.get(m.id, "")):
                 found[m.id] = nn
+    # a name inside a longer one found (公务用车购置 in 公务用车购置及运行费) is not a mention of its own
+    found = {k: v for k, v in found.items() if not any(v != w and v in w for w in found.values())}
     # a part named with its whole (基本支出里的人员经费) is the part
     found = {k: v for k, v in found.items() if not any(k in _parents()[o] for o in found if o != k)}
     if not found:
@@ -221,6 +223,9 @@ def resolve(metric: Metric, measure: str, basis: str, tables: list[Table], facts
             core = _strip_words(label, quals)
             if core not in {_strip_words(n, quals) for n in names}:
                 continue
-            if measure_matches(measure, column_measure((f.label,)), basis):
-                res.statements.append(f)
+            fit = measure_matches(measure, column_measure((f.label,)), basis)
+            if fit:
+                res.statements.append((-fit, f.line, f))
+        # the statement naming the asked measure itself first (预算数 before 年初预算), then in order
+        res.statements = [f for *_, f in sorted(res.statements, key=lambda x: x[:2])]
     return res

@@ -11,7 +11,7 @@ Each figure becomes a :class:`NarrativeFigure` with a role:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .numbers import AMOUNT_UNITS, COUNT_UNITS
 from .text import norm_label, strip_ordinal
@@ -50,15 +50,24 @@ def extract_figures(paragraph: str, department: str = "", doc_year: int | None =
     """Every figure with a unit in a paragraph, with its label and role (see module docstring)."""
     out: list[NarrativeFigure] = []
     prev_amount = ""
+    item = ""
     for sent in split_sentences(paragraph):
         # "…为 1990.50 万元。其中：基本支出…" — the list refers to the previous sentence's amount
         lead = prev_amount if re.match(r"^\s*其中", sent) else ""
         figs = _sentence_figures(sent, department, doc_year, lead, prev_amount)
+        # "“…行政运行（项）”1660.32万元。2023年当年预算执行数为1899.77万元，2024年预算安排1660.32万元，
+        # 比2023年预算执行数减少12.60%": figures labelled only by a measure belong to the paragraph's item
+        if item:
+            figs = [replace(f, label=item + f.label) if _MEASURE_ONLY.match(f.label) else f for f in figs]
+        item = item or next((f.label for f in figs if f.role == "amount" and not _MEASURE_ONLY.match(f.label)), "")
         out.extend(figs)
         amounts = [f.label for f in figs if f.role == "amount"]
         prev_amount = amounts[-1] if amounts else ""
     return out
 
+
+#: a label that names only a measure or a verb, no item (当年预算执行数, 预算安排, 执行数)
+_MEASURE_ONLY = re.compile(r"^(?:当年|本年|全年)?(?:预算|决算)?(?:执行数|安排|预算数?|决算数?|执行)$")
 
 #: a clause that continues the previous item ("…6个，涉及资金…", "…，用于…")
 _LINKED = re.compile(r"^(?:涉及|对应|所需|需要)")
