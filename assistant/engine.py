@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
 from .budget.identity import aliases as _aliases
+from .budget.metrics import count_units, find_metric
 from .catalog import Catalog
 from .config import Settings
 from .errors import IndexMissingError, QuestionError
@@ -290,8 +291,13 @@ class Assistant:
                      f"或在页面的“文件范围”中选择文件。", "not_found")])
         reg = TurnCitations()
         parts: list[AnswerPart] = []
+        previous: list[AnswerPart] = []
         for sub in split_questions(text):
-            parts.extend(self._answer_sub(sub, docs, ctx, reg, catalog))
+            answered = self._answer_sub(sub, docs, ctx, reg, catalog)
+            if _SAME_ASKED.search(sub) and previous:
+                _compare_with_previous(previous, answered)
+            parts.extend(answered)
+            previous = answered
         if len(parts) > 1 and all(p.kind == "out_of_scope" for p in parts):
             parts = parts[:1]  # one note is enough when nothing in the turn is about a budget
         return Answer.combine(raw, parts)
@@ -389,7 +395,8 @@ class Assistant:
         """Parts answering one sub-question: one, or one per document when several answer."""
         ids = [d.doc_id for d in docs]
         vocab = catalog.vocabulary(ids)
-        expanded = self.lexicon.expand(sub, vocab)
+        # a modelled count (几辆公车) is read from its own sentences; the lexicon's 公车 (a cost) would mislead
+        expanded = sub if parse_intent(sub).measure in count_units() else self.lexicon.expand(sub, vocab)
         intent = parse_intent(expanded)
         if intent.table_named:
             # a question about a named table goes to the documents that have or list that table
@@ -397,7 +404,7 @@ class Assistant:
             ids = having or ids
         subject = expanded
         item_text = strip_filler(_without_ops(expanded))
-        mentions = any(_mentions(catalog.labels(d), item_text) for d in ids)
+        mentions = find_metric(item_text) is not None or any(_mentions(catalog.labels(d), item_text) for d in ids)
         if not mentions and ctx.get("subject") and _continues(sub, intent):
             subject = ctx["subject"] + " " + expanded
             intent.follow_up = True
@@ -428,6 +435,39 @@ class Assistant:
 
 #: words by which a turn without an item of its own asks about the previous one (多少？ 去年呢？ 为什么？)
 _ASKS_ABOUT_FIGURES = re.compile(r"多少|几|哪|为什么|原因|\d{4}\s*年|去年|上年|今年|占|比例|比重|变化|增减")
+
+
+#: "…和三公经费里的公务接待费一样吗": the question compares its figure with the previous question's
+_SAME_ASKED = re.compile(r"(?:一样|相同|一致|相等)(?:吗|么|不|否)|是否(?:一样|相同|一致|相等)|是不是(?:一样|同一)")
+
+
+def _compare_with_previous(previous: list[AnswerPart], answered: list[AnswerPart]) -> None:
+    """Append to each answered part whether its figure equals the previous question's figure of the
+    same document (amounts compared in one unit, the conversion shown)."""
+    from .answering import compute
+
+    def figure(p: AnswerPart):
+        for r in p.facts:
+            if r.unit in compute.UNIT_FACTORS and r.source != "计算":
+                try:
+                    return r, compute.dec(r.value.replace(",", ""))
+                except ArithmeticError:
+                    return None
+        return None
+
+    before = {f[0].doc_id: f for f in map(figure, previous) if f}
+    for p in answered:
+        now = figure(p)
+        if not now or now[0].doc_id not in before:
+            continue
+        (a, av), (b, bv) = before[now[0].doc_id], now
+        bv_in_a = compute.convert(bv, b.unit, a.unit)
+        shown = f"{b.value} {b.unit}" + (f"（= {compute.fmt(bv_in_a, 2)} {a.unit}）" if b.unit != a.unit else "")
+        if bv_in_a == av:
+            p.answer += f"两者一样：{a.label} {a.value} {a.unit}，{b.label} {shown}。"
+        else:
+            p.answer += (f"两者不一样：{a.label} {a.value} {a.unit}，{b.label} {shown}"
+                         f"（相差 {compute.fmt(abs(av - bv_in_a), 2)} {a.unit}）。")
 
 
 def _continues(sub: str, intent) -> bool:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from ..budget.identity import aliases
-from ..budget.metrics import Resolution, find_metric, resolve
+from ..budget.metrics import Resolution, count_statements, find_metric, resolve
 from ..budget.metrics import catalog as metric_catalog
 from ..budget.templates import measure_asked
 from ..model import AnswerPart, Citation, Document, Fact, FactRef, Passage, Table
@@ -176,6 +176,10 @@ class DocumentAnswerer:
         :mod:`assistant.budget.metrics`) is read from its template cell and the sentences stating
         it, never by similarity; any other item is matched by name against every fact."""
         if facts is None and "amount" in roles and not intent.codes:
+            if intent.measure and "count" in roles:
+                counted = count_statements(intent.measure, intent.text, self.facts)
+                if counted is not None:  # 车辆有几辆 / 还打算买几辆: the stated total of that count
+                    return [self._item(counted[0], MODEL_SCORE)] if counted else []
             modelled = self._metric_items(q, intent)
             if modelled is not None:
                 return modelled
@@ -835,8 +839,14 @@ class DocumentAnswerer:
     # shares ----------------------------------------------------------------
     def _op_share(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
         part_q = strip_filler(intent.text.split("占")[0]) if "占" in intent.text else q
-        if not part_q or not self.items(part_q, intent, roles=("amount",)):
-            part_q = context.get("subject") or q
+        prev = context.get("subject") or ""
+        found = self.items(part_q, intent, roles=("amount",)) if part_q else []
+        if not found or not self._confident(part_q, found[0], intent):
+            # a follow-up naming only a kind of the previous item ("政府采购预算多少？工程类占多少？")
+            within = f"{prev}{part_q}" if prev and part_q else ""
+            its = self.items(within, intent, roles=("amount",)) if within else []
+            part_q = within if its and self._confident(within, its[0], intent) and its[0].value != (
+                found[0].value if found else None) else (part_q if found else (prev or q))
         parts = self.items(part_q, intent, roles=("amount",))
         if not parts or not self._confident(part_q, parts[0], intent):
             return None

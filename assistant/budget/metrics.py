@@ -229,3 +229,26 @@ def resolve(metric: Metric, measure: str, basis: str, tables: list[Table], facts
         # the statement naming the asked measure itself first (预算数 before 年初预算), then in order
         res.statements = [f for *_, f in sorted(res.statements, key=lambda x: x[:2])]
     return res
+
+
+def count_statements(unit: str, question: str, facts: list[Fact]) -> list[Fact] | None:
+    """Narrative counts of the counted thing a question asks about (data ``counts``: 车辆 owned or to
+    be bought), totals only, those sharing most characters with the question first, then in
+    document order; None when no count of ``unit`` is modelled."""
+    specs = [c for c in model_data().get("counts", ()) if c["unit"] == unit]
+    if not specs:
+        return None
+    spec = next((c for c in specs if c["question_any"] and any(w in question for w in c["question_any"])),
+                next((c for c in specs if not c["question_any"]), None))
+    if spec is None:
+        return None
+    asked = set(question)
+    return sorted((f for f in facts if f.source == "narrative" and f.role == "count" and f.unit == unit
+                   and not f.whole and any(w in f.label for w in spec["label_any"])
+                   and not any(w in f.label for w in spec["label_not"])),
+                  key=lambda f: (-len(asked & set(f.label)), f.line))  # 共有多少辆车 → the 共有车辆 sentence
+
+
+def count_units() -> frozenset[str]:
+    """Units of the modelled counts (辆)."""
+    return frozenset(c["unit"] for c in model_data().get("counts", ()))
