@@ -70,6 +70,25 @@ class NameIndex:
                     return text[i:i + n]
         return ""
 
+    def bodies_named(self, text: str) -> list[tuple[list[Document], list[str]]]:
+        """Every body ``text`` names by a name or alias, in order of mention: (its documents, the
+        words that named it). Matches do not overlap; at each place the longest name wins."""
+        out: dict[str, tuple[list[Document], list[str]]] = {}
+        i = 0
+        while i < len(text):
+            for n in range(min(self.longest_alias, len(text) - i), 2, -1):
+                word = text[i:i + n]
+                if word in self.aliases:
+                    docs = [self.docs[k] for k in sorted(set(self.aliases[word]))]
+                    key = docs[0].department
+                    if all(d.department == key for d in docs):
+                        entry = out.setdefault(key, ([d for d in self.docs if d.department == key], []))
+                        entry[1].append(word)
+                    i += n - 1
+                    break
+            i += 1
+        return list(out.values())
+
     def named(self, text: str) -> list[Document]:
         """The documents ``text`` names, in list order ([] if it names none).
 

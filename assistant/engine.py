@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from .answering import crossdoc
 from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
 from .budget.identity import aliases as _aliases
 from .budget.metrics import count_units, find_metric
@@ -276,6 +277,12 @@ class Assistant:
             docs = [d for d in catalog.docs if d.doc_id in wanted]
         if not docs:
             return Answer.combine(raw, [AnswerPart(raw, "未找到：当前范围内没有已载入的文档。", "not_found")])
+        cross = crossdoc.plan(text, docs, catalog.name_index(docs)) if len(docs) > 1 else None
+        if cross is not None:  # one figure from each of several documents, combined
+            reg = TurnCitations()
+            part = crossdoc.answer(cross, raw, catalog, reg)
+            ctx["docs"] = [d.doc_id for d in cross.groups]
+            return Answer.combine(raw, [part])
         named_text = text  # before scoping removes the names it recognised
         docs, text = self._scope_by_question(text, docs, ctx, catalog)
         foreign = self._foreign_department(named_text, docs, catalog)
