@@ -114,10 +114,11 @@ def test_narrative_label_without_the_departments_short_name(multi):
 
 
 def test_share_of_the_named_parent_uses_the_row_total(multi):
-    """02 has no 支出合计 row label: 项目支出 占 总支出 is the share of its own row's 合计 column."""
+    """02 has no 支出合计 row label: 项目支出 占 总支出 is the 支出总计 of the budget model (the 合计 row of
+    the 支出预算总表, the same figure as the row's own 合计 column)."""
     _, a = multi
     ans = a.ask("石泉路街道项目支出占总支出的比例")
-    assert ans.answer == ("项目支出 49,388,144 元[1]，占2026年预算单位支出预算总表合计 76,306,134 元[2]的 64.72%"
+    assert ans.answer == ("项目支出 49,388,144 元[1]，占支出总计 76,306,134 元[2]的 64.72%"
                           "（49,388,144 ÷ 76,306,134 × 100% = 64.72%）。")
 
 

@@ -247,7 +247,7 @@ def test_real_stated_rate_does_not_match_its_amounts_02():
     # 执行数 124.27 万元 → 预算安排 130.95 万元 is +5.38%, the sentence says 增加 5.40%
     findings = of_kind(check(DOC02), "share_mismatch")
     assert [f.message for f in findings] == [
-        "预算安排的增减幅度：文中为增长 5.40%，按 (130.95 万元 − 124.27 万元) ÷ 124.27 万元 计算应为增长 5.38%"]
+        "社会保障和就业支出（类）-其他社会保障和就业支出（款）-其他社会保障和就业支出（项）预算安排的增减幅度：文中为增长 5.40%，按 (130.95 万元 − 124.27 万元) ÷ 124.27 万元 计算应为增长 5.38%"]
     assert all(c[2] == 9 for c in findings[0].citations)  # page of the sentence
 
 

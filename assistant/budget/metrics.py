@@ -242,7 +242,7 @@ def count_statements(unit: str, question: str, facts: list[Fact]) -> list[Fact] 
                 next((c for c in specs if not c["question_any"]), None))
     if spec is None:
         return None
-    asked = set(question)
+    asked = {ch for ch in question if "\u4e00" <= ch <= "\u9fff"} - set("年几多少是的有没")
     return sorted((f for f in facts if f.source == "narrative" and f.role == "count" and f.unit == unit
                    and not f.whole and any(w in f.label for w in spec["label_any"])
                    and not any(w in f.label for w in spec["label_not"])),

@@ -58,7 +58,8 @@ def extract_figures(paragraph: str, department: str = "", doc_year: int | None =
         # "“…行政运行（项）”1660.32万元。2023年当年预算执行数为1899.77万元，2024年预算安排1660.32万元，
         # 比2023年预算执行数减少12.60%": figures labelled only by a measure belong to the paragraph's item
         if item:
-            figs = [replace(f, label=item + f.label) if _MEASURE_ONLY.match(f.label) else f for f in figs]
+            stem = re.sub(r"(?:预算|决算)数?$", "", item)
+            figs = [replace(f, label=stem + f.label) if _MEASURE_ONLY.match(f.label) else f for f in figs]
         item = item or next((f.label for f in figs if f.role == "amount" and not _MEASURE_ONLY.match(f.label)), "")
         out.extend(figs)
         amounts = [f.label for f in figs if f.role == "amount"]
