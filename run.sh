@@ -32,10 +32,10 @@ export ANONYMIZED_TELEMETRY="${ANONYMIZED_TELEMETRY:-False}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 # `pip install ARGS` into the venv, its output shortened to what shows progress: one line per package
-# ("Collecting …", "Building wheel …") with the seconds elapsed since START, plus everything else pip
-# says (warnings, errors) except the chatter about packages already there and local index folders.
-# A step that prints nothing for HEARTBEAT seconds (installing the packages, compiling llama-cpp-python)
-# gets a "still …" line. All on stderr. Returns pip's exit code.
+# ("Collecting …" or "Processing <file>", "Building wheel …") with the seconds elapsed since START,
+# plus everything else pip says (warnings, errors) except the chatter about packages already there
+# and local index folders. A step that prints nothing for HEARTBEAT seconds (installing the
+# packages, compiling llama-cpp-python) gets a "still …" line. All on stderr. Returns pip's exit code.
 HEARTBEAT=30
 pip_install() {
     local t0=$1
@@ -52,13 +52,15 @@ pip_install() {
             [ "$rc" -ne 0 ] && [ -z "$line" ] && break  # end of pip's output
             text="${line#"${line%%[![:space:]]*}"}"  # without leading blanks
             case "$text" in
-                "Requirement already satisfied"* | "Using cached"* | "Downloading "* | "Processing "* \
+                "Requirement already satisfied"* | "Using cached"* | "Downloading "* \
                 | "Obtaining "* | "Looking in "* | "Preparing "* | "Checking if build backend"* \
                 | "Getting requirements to build"* | "Installing build dependencies"* \
                 | "Installing backend dependencies"* | "Created wheel"* | "Stored in directory"* \
                 | "Attempting uninstall"* | "Found existing installation"* | "Uninstalling "* \
                 | "Successfully uninstalled"* | "Successfully built"* | "WARNING: Location '"*"' is ignored"* | "")
                     [ "$rc" -eq 0 ] && continue || break ;;
+                "Processing "*)  # a package from a local folder or index: its file name
+                    text="Processing ${text##*/}" ;;
                 "Installing collected packages: "*)
                     n=$(tr -cd ',' <<<"$text" | wc -c)
                     text="installing $((n + 1)) packages (one line when done)" ;;

@@ -79,12 +79,6 @@ def escape_markdown(text: str | None) -> str:
     return "\n".join(out)
 
 
-def _blockquote(text: str) -> str:
-    """Escape ``text`` and prefix every line with "> " (blank lines keep the quote open)."""
-    lines = escape_markdown(text).split("\n")
-    return "\n".join(("> " + line) if line else ">" for line in lines)
-
-
 def citation_position(citation: Citation) -> str:
     """Where in the document a citation points: "（第 95 行）", "（第 12 行 / 第 3 页）" or ""."""
     bits = []
@@ -1001,11 +995,11 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
 
 
 #: Keeps the chat scrolled for reading (Gradio's own autoscroll is off): a new answer is placed with
-#: its first line at the top of the chat's visible area, below the chat's label (a short one simply
-#: ends at the bottom), so
-#: a long answer is read from its start; a new question is scrolled into view at the bottom. Runs
-#: once per page (a MutationObserver on the chat); it acts only when the last message is new or its
-#: text changed (a streamed draft), never on the reader's own scrolling.
+#: its first line at the top of the chat's visible area, below the chat's floating label (a short
+#: answer simply ends at the bottom), so a long answer is read from its start; a new question is
+#: scrolled into view at the bottom. Runs once per page (a MutationObserver on the chat); it acts
+#: only when the last message is new or its text changed (a streamed draft), never on the reader's
+#: own scrolling.
 SCROLL_JS = """
 () => {
   const start = (tries) => {
