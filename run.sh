@@ -62,11 +62,11 @@ pip_install() {
                 "Processing "*)  # a package from a local folder or index: its file name
                     text="Processing ${text##*/}" ;;
                 "Installing collected packages: "*)
-                    n=$(tr -cd ',' <<<"$text" | wc -c)
-                    text="installing $((n + 1)) packages (one line when done)" ;;
+                    n=$(($(tr -cd ',' <<<"$text" | wc -c) + 1))
+                    text="installing $n package$([ "$n" = 1 ] || echo s) (one line when done)" ;;
                 "Successfully installed "*)
                     n=$(wc -w <<<"${text#Successfully installed }")
-                    text="installed $n packages" ;;
+                    text="installed $n package$([ "$n" = 1 ] || echo s)" ;;
             esac
             printf 'run.sh: [%4d s] %s\n' "$((SECONDS - t0))" "$text" >&2
             last="at: $text"
@@ -89,14 +89,14 @@ install_python() {  # $1: app (what the chat needs) or test (that plus the test 
     python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
         || die "python3 is $(python3 -V 2>&1); Python 3.11 or newer is needed"
 
-    [ -e "$(stamp test)" ] && return 0
-    [ "$kind" = app ] && [ -e "$(stamp app)" ] && return 0
-
-    if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then  # (--clear removes the stamps too)
         say "creating $VENV ($(python3 -V 2>&1))"
         python3 -m venv --clear "$VENV" >&2 \
             || die "python3 -m venv failed (on Debian/Ubuntu system Python: apt-get install python3-venv)"
     fi
+
+    [ -e "$(stamp test)" ] && return 0
+    [ "$kind" = app ] && [ -e "$(stamp app)" ] && return 0
 
     local t0=$SECONDS
     if [ ! -e "$(stamp app)" ]; then
@@ -111,7 +111,7 @@ install_python() {  # $1: app (what the chat needs) or test (that plus the test 
 
     local t1=$SECONDS
     say "installing the test extras into $VENV (pip install -e '.[test]'); llama-cpp-python, for the"
-    say "  real-model test, compiles from source: about 5 min on 2 cores (a line every 30 s while it builds)"
+    say "  real-model test, compiles from source unless pip has built it before: about 6 min on 2 cores"
     # the smallest llama.cpp build that serves a GGUF model (no multimodal library, tools or tests)
     CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF}" \
     CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
