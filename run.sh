@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine:
-#   ./run.sh [serve options]   install into .venv if needed, then start the chat (http://127.0.0.1:7860)
-#   ./run.sh test [pytest args] install (plus Chromium for the browser tests and PostgreSQL for the
-#                               server-backend tests), then run the test suite
+#   ./run.sh [serve options]   install what the chat needs into .venv if needed, then start the chat
+#                               (it prints "budget-qa: 聊天页面已就绪：http://127.0.0.1:7860" once it listens)
+#   ./run.sh test [pytest args] install that plus the test extras (and Chromium for the browser tests and
+#                               PostgreSQL for the server-backend tests), then run the test suite
 #   ./run.sh SUBCOMMAND ...    install if needed, then `budget-qa SUBCOMMAND ...` (ask, ingest, serve, ...)
 #
 # The install step creates .venv with `python3 -m venv`, installs the pinned CPU build of torch FIRST
-# (an unpinned torch would pull a multi-GB CUDA build), then the package in editable mode with its
-# test extras. It is skipped while .venv/.installed-<sha1 of pyproject.toml> exists, so editing
-# pyproject.toml triggers a reinstall and editing code does not. Install output goes to stderr so that
-# stdout stays clean for `./run.sh ask --json`.
+# (an unpinned torch would pull a multi-GB CUDA build), then the package in editable mode: `pip install
+# -e .` for the chat, `pip install -e '.[test]'` for the tests (only the test extras are added then;
+# they include llama-cpp-python, which compiles from source for the real-model test). Each step is
+# skipped while its stamp exists: .venv/.installed-app-<sha1 of pyproject.toml> and
+# .venv/.installed-test-<sha1> (the test install covers the chat's too), so editing pyproject.toml
+# triggers a reinstall and editing code does not. pip's output is shortened to one line per package
+# with the elapsed seconds. Install output goes to stderr so that stdout stays clean for
+# `./run.sh ask --json`.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
@@ -26,43 +31,96 @@ export GRADIO_ANALYTICS_ENABLED="${GRADIO_ANALYTICS_ENABLED:-False}"
 export ANONYMIZED_TELEMETRY="${ANONYMIZED_TELEMETRY:-False}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
-# `pip install -q` into the venv, all output on stderr. Drops only the warnings about local
-# package-index folders (from this machine's pip config) that lack a package; errors stay visible.
-pip_quiet() {
-    "$VENV/bin/pip" install -q "$@" 2>&1 \
-        | { grep -v -E "^WARNING: Location '[^']*' is ignored: it is neither a file nor a directory\.$" || true; } >&2
+# `pip install ARGS` into the venv, its output shortened to what shows progress: one line per package
+# ("Collecting …" or "Processing <file>", "Building wheel …") with the seconds elapsed since START,
+# plus everything else pip says (warnings, errors) except the chatter about packages already there
+# and local index folders. A step that prints nothing for HEARTBEAT seconds (installing the
+# packages, compiling llama-cpp-python) gets a "still …" line. All on stderr. Returns pip's exit code.
+HEARTBEAT=30
+pip_install() {
+    local t0=$1
+    shift
+    PYTHONUNBUFFERED=1 "$VENV/bin/pip" install --progress-bar off "$@" 2>&1 | {
+        local line text n rc last="running pip install $*"
+        while :; do
+            rc=0
+            IFS= read -r -t "$HEARTBEAT" line || rc=$?
+            if [ "$rc" -gt 128 ] && [ -z "$line" ]; then  # nothing for a while: say we are still busy
+                printf 'run.sh: [%4d s] still %s\n' "$((SECONDS - t0))" "$last" >&2
+                continue
+            fi
+            [ "$rc" -ne 0 ] && [ -z "$line" ] && break  # end of pip's output
+            text="${line#"${line%%[![:space:]]*}"}"  # without leading blanks
+            case "$text" in
+                "Requirement already satisfied"* | "Using cached"* | "Downloading "* \
+                | "Obtaining "* | "Looking in "* | "Preparing "* | "Checking if build backend"* \
+                | "Getting requirements to build"* | "Installing build dependencies"* \
+                | "Installing backend dependencies"* | "Created wheel"* | "Stored in directory"* \
+                | "Attempting uninstall"* | "Found existing installation"* | "Uninstalling "* \
+                | "Successfully uninstalled"* | "Successfully built"* | "WARNING: Location '"*"' is ignored"* | "")
+                    [ "$rc" -eq 0 ] && continue || break ;;
+                "Processing "*)  # a package from a local folder or index: its file name
+                    text="Processing ${text##*/}" ;;
+                "Installing collected packages: "*)
+                    n=$(($(tr -cd ',' <<<"$text" | wc -c) + 1))
+                    text="installing $n package$([ "$n" = 1 ] || echo s) (one line when done)" ;;
+                "Successfully installed "*)
+                    n=$(wc -w <<<"${text#Successfully installed }")
+                    text="installed $n package$([ "$n" = 1 ] || echo s)" ;;
+            esac
+            printf 'run.sh: [%4d s] %s\n' "$((SECONDS - t0))" "$text" >&2
+            last="at: $text"
+            [ "$rc" -eq 0 ] || break
+        done
+    }
 }
 
-install_python() {
+# one stamp per pyproject.toml version and kind (app: the chat; test: the chat and the test extras)
+stamp() { printf '%s/.installed-%s-%s' "$VENV" "$1" "$(sha1sum pyproject.toml | cut -d' ' -f1)"; }
+
+write_stamp() {
+    rm -f "$VENV/.installed-$1-"* "$VENV"/.installed-[0-9a-f][0-9a-f][0-9a-f]*  # and older run.sh's stamps
+    : > "$(stamp "$1")"
+}
+
+install_python() {  # $1: app (what the chat needs) or test (that plus the test extras)
+    local kind=$1
     command -v python3 >/dev/null 2>&1 || die "python3 not found (Python 3.11 or newer is needed)"
     python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
         || die "python3 is $(python3 -V 2>&1); Python 3.11 or newer is needed"
 
-    if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then  # (--clear removes the stamps too)
         say "creating $VENV ($(python3 -V 2>&1))"
         python3 -m venv --clear "$VENV" >&2 \
             || die "python3 -m venv failed (on Debian/Ubuntu system Python: apt-get install python3-venv)"
     fi
 
-    local stamp
-    stamp="$VENV/.installed-$(sha1sum pyproject.toml | cut -d' ' -f1)"
-    [ -e "$stamp" ] && return 0
+    [ -e "$(stamp test)" ] && return 0
+    [ "$kind" = app ] && [ -e "$(stamp app)" ] && return 0
 
     local t0=$SECONDS
-    say "installing $TORCH_PIN (CPU build) into $VENV"
-    pip_quiet "$TORCH_PIN" || die "pip install $TORCH_PIN failed"
-    say "installing budget-qa and its test extras into $VENV (pip install -e '.[test]';"
-    say "  llama-cpp-python, for the real-model test, compiles from source: about 5 min)"
+    if [ ! -e "$(stamp app)" ]; then
+        say "installing what the chat needs into $VENV, step 1 of 2: $TORCH_PIN (CPU build)"
+        pip_install "$t0" "$TORCH_PIN" || die "pip install $TORCH_PIN failed"
+        say "installing what the chat needs into $VENV, step 2 of 2: budget-qa (pip install -e .)"
+        pip_install "$t0" -e . || die "pip install -e . failed"
+        write_stamp app
+        say "installed what the chat needs in $((SECONDS - t0)) s"
+    fi
+    [ "$kind" = app ] && return 0
+
+    local t1=$SECONDS
+    say "installing the test extras into $VENV (pip install -e '.[test]'); llama-cpp-python, for the"
+    say "  real-model test, compiles from source unless pip has built it before: about 6 min on 2 cores"
     # the smallest llama.cpp build that serves a GGUF model (no multimodal library, tools or tests)
     CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF}" \
     CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
-        pip_quiet -e '.[test]' || die "pip install -e '.[test]' failed"
-    rm -f "$VENV"/.installed-*
-    : > "$stamp"
-    say "installed in $((SECONDS - t0)) s"
+        pip_install "$t1" -e '.[test]' || die "pip install -e '.[test]' failed"
+    write_stamp test
+    say "installed the test extras in $((SECONDS - t1)) s"
 }
 
-install() {
+install() {  # $1: app or test (see install_python)
     # Serialise concurrent first runs (two pips in one venv would corrupt it). The lock is on the
     # .venv directory itself (survives `venv --clear`) and is held in a subshell, so it is released
     # before we exec the long-running command.
@@ -70,10 +128,10 @@ install() {
     if command -v flock >/dev/null 2>&1; then
         (
             flock 9
-            install_python
+            install_python "$1"
         ) 9<"$VENV"
     else
-        install_python
+        install_python "$1"
     fi
 }
 
@@ -128,7 +186,7 @@ install_postgres() {
 
 case "${1:-}" in
     test)
-        install
+        install test
         install_postgres
         extra=()
         install_browser || extra=(-m "not browser")
@@ -136,11 +194,11 @@ case "${1:-}" in
         exec "$VENV/bin/python" -m pytest -q "${extra[@]}" "${@:2}"
         ;;
     "" | -*)
-        install
+        install app
         exec "$VENV/bin/budget-qa" serve "$@"
         ;;
     *)
-        install
+        install app
         exec "$VENV/bin/budget-qa" "$@"
         ;;
 esac

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -83,11 +84,16 @@ def ask(question: Optional[str] = typer.Argument(None, help="问题；省略时�
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(7860, "--port"),
           index: Optional[Path] = typer.Option(None, "--index")) -> None:
-    """Start the Gradio chat (builds the index first if missing)."""
+    """Start the Gradio chat (builds the index first if missing). Prints one line per start-up stage
+    with the seconds elapsed, and "budget-qa: 聊天页面已就绪：<url>" once the page is served."""
     from .web.ui import launch
 
-    _progress(f"预算公开问答：正在打开索引（首次运行会先从 corpus/ 建立索引），随后在 http://{host}:{port} 提供服务")
-    launch(_settings(index), host=host, port=port, progress=_progress)
+    start = time.monotonic()
+
+    def stage(msg: str) -> None:
+        _progress(f"budget-qa: [{time.monotonic() - start:4.0f} s] {msg}")
+
+    launch(_settings(index), host=host, port=port, progress=stage)
 
 
 @app.command()

@@ -108,3 +108,51 @@ def test_index_of_an_older_version_is_rebuilt(tmp_path, data_dir):
     assert a.ask("三公经费预算是多少？").answer == "三公经费预算 25.50 万元[1][2]。"
     new = current_generation(s.index_dir)
     assert new != old and not old.exists() and generation_version(new) == INDEX_VERSION
+
+
+def test_serve_prints_its_stages_then_the_url_once_listening(tmp_path, data_dir):
+    """`budget-qa serve` prints one line per start-up stage with the seconds elapsed, says it
+    builds the index only when it does (first start), and its last line is the URL, printed when the
+    server already answers there."""
+    import re
+    import shutil
+    import socket
+    import threading
+    import urllib.request
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "BUDGET_QA_CORPUS": str(corpus), "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    url = f"http://127.0.0.1:{port}"
+    for first_start in (True, False):
+        proc = subprocess.Popen(CLI + ["serve", "--port", str(port), "--index", str(tmp_path / "idx")],
+                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        watchdog = threading.Timer(240, proc.kill)
+        watchdog.start()
+        lines = []
+        try:
+            for line in proc.stderr:
+                lines.append(line.rstrip("\n"))
+                if "聊天页面已就绪" in line:
+                    with urllib.request.urlopen(url + "/", timeout=30) as resp:
+                        assert resp.status == 200  # already listening when the line is printed
+                    break
+        finally:
+            watchdog.cancel()
+            proc.terminate()
+            proc.wait(timeout=30)
+        assert lines and lines[-1] == f"budget-qa: 聊天页面已就绪：{url}（按 Ctrl-C 停止）", lines
+        # (a library's warning may come in between; the stages are the "budget-qa: [  N s]" lines)
+        stages = [re.sub(r"^budget-qa: \[ *\d+ s\] ", "", line) for line in lines[:-1]
+                  if line.startswith("budget-qa: [")]
+        build = [f"正在从 {corpus} 建立索引（只在首次运行或索引需要重建时进行）",
+                 "[1/1] 解析 000_2134ace919fae625.txt",
+                 "[1/1] 向量化 49 个段落：2023年度中共济源产城融合示范区工作委员会办公室部门预算说明"]
+        assert stages == ["正在加载程序库…", "正在打开索引…", *(build if first_start else []),
+                          "已载入 1 份文件；正在准备页面和示例问题…"], stages

@@ -163,6 +163,8 @@ class FakeAssistant:
 # ---------------------------------------------------------------------------------------------
 
 def test_render_answer_with_citations_numbered():
+    """The bubble: the answer, then one compact line per source (the evidence selector's label);
+    several documents: each line names its document. The quotes are not repeated."""
     answer = Answer(
         question="项目支出占比多少",
         answer="项目支出 187.00 万元，占 9.39%。",
@@ -177,33 +179,28 @@ def test_render_answer_with_citations_numbered():
         "项目支出 187\\.00 万元，占 9\\.39%。\n"
         "\n"
         "**来源**\n"
-        "\n"
-        "\\[1\\] 2023年度某办公室部门预算说明 · 第二部分 &gt; 三、支出预算（第 95 行）\n"
-        "\n"
-        "> 项目支出 187\\.00 万元，占 9\\.39%。\n"
-        "\n"
-        "\\[2\\] 某局决算 · 部门支出预算表 · 项目支出（第 12 行 / 第 3 页）\n"
-        "\n"
-        "> 项目支出 │ 187\\.00"
+        "\\[1\\] 2023年度某办公室部门预算说明 · 三、支出预算（第 95 行）\n"
+        "\\[2\\] 某局决算 · 部门支出预算表 · 项目支出（第 12 行 / 第 3 页）"
     )
 
 
 def test_render_answer_formula_line():
+    """One document: named once in the heading."""
     answer = Answer(
         question="项目支出占比多少", answer="约 9.39%", kind="computed",
         formula="187.00 ÷ 1990.50 × 100% = 9.39%",
-        citations=[Citation("d1", "预算说明", "", "支出合计 1990.50 万元", line=95)],
+        citations=[Citation("d1", "预算说明", "", "支出合计 1990.50 万元", line=95),
+                   Citation("d1", "预算说明", "支出预算表 · 项目支出 · 合计", "项目支出\t187.00", line=12,
+                            kind="table")],
     )
     assert render_answer_markdown(answer) == (
         "约 9\\.39%\n"
         "\n"
         "计算：187\\.00 ÷ 1990\\.50 × 100% \\= 9\\.39%\n"
         "\n"
-        "**来源**\n"
-        "\n"
+        "**来源**（预算说明）\n"
         "\\[1\\] 预算说明（第 95 行）\n"
-        "\n"
-        "> 支出合计 1990\\.50 万元"
+        "\\[2\\] 支出预算表 · 项目支出 · 合计（第 12 行）"
     )
 
 
@@ -215,21 +212,15 @@ def test_render_answer_without_citations_is_just_text():
 def test_render_escapes_html_in_quote_title_and_answer():
     answer = Answer(
         question="q", answer="<b>x</b> & y", kind="passage",
-        citations=[Citation("d1", "<i>t</i>", "a > b", XSS_QUOTE, line=1)],
+        citations=[Citation("d1", "<i>t</i>", "a > <u>b</u>", XSS_QUOTE, line=1)],
     )
     md = render_answer_markdown(answer)
-    assert "<script>" not in md
-    assert "<" not in md
-    assert all(line.startswith("> ") or ">" not in line for line in md.splitlines())
+    assert "<" not in md and "xss" not in md  # the quote is not in the bubble at all
     assert md == (
         "&lt;b&gt;x&lt;/b&gt; &amp; y\n"
         "\n"
-        "**来源**\n"
-        "\n"
-        "\\[1\\] &lt;i&gt;t&lt;/i&gt; · a &gt; b（第 1 行）\n"
-        "\n"
-        "> &lt;script&gt;window\\.\\_\\_xss \\= 1&lt;/script&gt;"
-        "&lt;img src\\=x onerror\\=\"window\\.\\_\\_xss \\= 2\"&gt;"
+        "**来源**（&lt;i&gt;t&lt;/i&gt;）\n"
+        "\\[1\\] a &gt; &lt;u&gt;b&lt;/u&gt;（第 1 行）"
     )
 
 
@@ -244,10 +235,12 @@ def test_escape_markdown_neutralises_markdown_syntax():
     assert escape_markdown("") == "" and escape_markdown(None) == ""
 
 
-def test_multiline_quote_stays_one_blockquote():
-    answer = Answer(question="q", answer="a", kind="passage",
-                    citations=[Citation("d", "T", "L", "第一行\n\n\t第二行\t100.00  ", line=3)])
-    assert render_answer_markdown(answer).endswith("> 第一行\n>\n> 第二行 │ 100\\.00")
+def test_long_question_is_echoed_shortened_with_its_length():
+    h = ChatHandlers(FakeAssistant())
+    question = "三公经费" + "字" * 4996
+    box, history, pending = h.submit(question, [])
+    assert pending == question  # the assistant gets the whole question
+    assert history == [{"role": "user", "content": "三公经费" + "字" * 196 + "…（共 5,000 字）"}]
 
 
 def test_document_label():
@@ -592,12 +585,13 @@ def test_page_renders_hostile_text_as_text(browser, fake_page_server):
         page = ctx.new_page()
         page.goto(url, wait_until="load")
         reply = _ask(page, "xss", 0)
-        expect(reply).to_contain_text("<script>window.__xss = 1</script>")
         expect(reply).to_contain_text("<b>粗体</b>")
-        expect(reply).to_contain_text("来源")
+        expect(reply).to_contain_text("来源（文件 <i>标题</i>）")
+        expect(reply).not_to_contain_text("window.__xss")  # the quote is in the evidence panel only
+        page.locator("#bqa-sources").get_by_role("radio").first.check()
+        expect(page.locator("#bqa-evidence mark")).to_have_text(XSS_QUOTE)
         assert page.evaluate("window.__xss") is None
-        assert reply.locator("img, script, b, i").count() == 0
-        assert reply.locator("blockquote").count() == 1
+        assert reply.locator("img, script, b, i, blockquote").count() == 0
         # the user's own hostile question is shown as text too
         _ask(page, "<img src=x onerror=\"window.__xss = 3\">", 1)
         expect(page.locator('[data-testid="user"]').last).to_contain_text("<img src=x")
@@ -764,10 +758,10 @@ def test_real_page_answers_with_citation(browser, real_server):
         expect(page.locator('textarea[data-testid="textbox"]').first).to_be_visible(timeout=30_000)
         reply = _ask(page, "项目支出占比多少", 0)
         expect(reply).to_contain_text("9.39%", timeout=ANSWER_TIMEOUT_MS)
-        expect(reply).to_contain_text("来源")
+        expect(reply).to_contain_text("来源（2023年度中共济源产城融合示范区工作委员会办公室部门预算说明）")
         text = reply.inner_text()
         assert any(name in text for name in ("支出预算", "项目支出")), text
-        assert reply.locator("blockquote").count() >= 1, "the quoted source text is shown"
+        assert reply.locator("blockquote").count() == 0, "the quotes are in the evidence panel"
     finally:
         ctx.close()
 

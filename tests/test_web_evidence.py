@@ -3,8 +3,8 @@
 ``app.py`` runs in a subprocess with a fresh index and application data under pytest's tmp folder
 (see :func:`tests.test_web.app_server`); uploads go to its ``data/uploads``, feedback to its
 ``data/app.sqlite``. The tests run in file order and share the server: the uploads come last.
-Screenshots of each state are saved in the test's tmp folder; one cited answer also as
-``docs/screenshot-chat.png`` (for the README).
+Screenshots of each state are saved in the test's tmp folder (the README's is made by
+``tests/test_web_newcomer.py``).
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ pytestmark = pytest.mark.browser
 
 SHARED_EXTRA = PROJECT_ROOT.parent / "shared" / "corpus-extra"
 PINGTAN = SHARED_EXTRA / "05_fujian_pingtan_economic_dev_bureau_2018_budget.txt"
-README_SCREENSHOT = PROJECT_ROOT / "docs" / "screenshot-chat.png"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -86,8 +85,6 @@ def test_table_source_shows_table_with_cited_cell(page, tmp_path):
     expect(panel).to_contain_text("引用第 345 行")
     expect(panel).to_contain_text("计算：差旅费 = 14.00 + 5.00 = 19.00 万元")  # the derived figure
     page.screenshot(path=str(tmp_path / "table-source.png"), full_page=True)
-    README_SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(README_SCREENSHOT))
 
     # the second source is the other row of the same item
     panel = _select_source(page, 2)

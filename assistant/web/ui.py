@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -78,12 +79,6 @@ def escape_markdown(text: str | None) -> str:
     return "\n".join(out)
 
 
-def _blockquote(text: str) -> str:
-    """Escape ``text`` and prefix every line with "> " (blank lines keep the quote open)."""
-    lines = escape_markdown(text).split("\n")
-    return "\n".join(("> " + line) if line else ">" for line in lines)
-
-
 def citation_position(citation: Citation) -> str:
     """Where in the document a citation points: "（第 95 行）", "（第 12 行 / 第 3 页）" or ""."""
     bits = []
@@ -95,11 +90,14 @@ def citation_position(citation: Citation) -> str:
 
 
 def render_answer_markdown(answer: Answer | AnswerPart) -> str:
-    """Format an answer for the chat: text, optional "计算：" line, then a numbered "来源" list.
+    """Format an answer for the chat bubble: text, optional "计算：" line, then compact "来源" lines.
 
-    Each citation is shown as ``[n] doc_title · locator（第 line 行 / 第 page 页）`` followed by its
-    quoted source text in a blockquote. All document-derived text is escaped (see
-    :func:`escape_markdown`); the only Markdown produced here is the structure itself.
+    The sources are numbered titles only, one per line, the same labels as the evidence selector
+    (:func:`source_label`: "[1] 表名 · 行 · 列（第 345 行）"): the quoted source text is shown in the
+    evidence panel beside the chat, not repeated here. The document is named once in the heading
+    ("来源（文件名）") when every citation is from one document, else in each line. All
+    document-derived text is escaped (see :func:`escape_markdown`); the only Markdown produced
+    here is the structure itself.
     """
     blocks: list[str] = []
     text = escape_markdown(answer.answer)
@@ -108,13 +106,28 @@ def render_answer_markdown(answer: Answer | AnswerPart) -> str:
     if answer.formula:
         blocks.append(FORMULA_PREFIX + escape_markdown(answer.formula))
     if answer.citations:
-        blocks.append(f"**{SOURCES_HEADING}**")
-        for n, cite in enumerate(answer.citations, start=1):
-            where = " · ".join(p for p in (cite.doc_title, cite.locator) if p)
-            blocks.append(f"\\[{n}\\] " + escape_markdown(where) + citation_position(cite))
-            if cite.quote and cite.quote.strip():
-                blocks.append(_blockquote(cite.quote))
+        titles = list(dict.fromkeys(c.doc_title for c in answer.citations))
+        several = len({c.doc_id for c in answer.citations}) > 1
+        heading = f"**{SOURCES_HEADING}**"
+        if not several and titles[0]:
+            heading += "（" + escape_markdown(titles[0]) + "）"
+        lines = [escape_markdown(source_label(n, cite, with_document=several))
+                 for n, cite in enumerate(answer.citations, start=1)]
+        blocks.append(heading + "\n" + "\n".join(lines))
     return "\n\n".join(blocks)
+
+
+#: a question longer than this is echoed in the chat shortened to its start and its length
+ECHO_MAX_CHARS = 200
+
+
+def question_echo(question: str) -> str:
+    """The user's question as shown in the chat (plain text, escape it for Markdown): whole up to
+    :data:`ECHO_MAX_CHARS` characters, else its first :data:`ECHO_MAX_CHARS` characters and
+    "…（共 5,000 字）" (its length in characters). The assistant still gets the whole question."""
+    if len(question) <= ECHO_MAX_CHARS:
+        return question
+    return f"{question[:ECHO_MAX_CHARS].rstrip()}…（共 {len(question):,} 字）"
 
 
 def document_label(doc: Document) -> str:
@@ -502,7 +515,7 @@ class ChatHandlers:
         question = message or ""
         history = list(history or [])
         if question.strip():
-            history.append({"role": "user", "content": escape_markdown(question)})
+            history.append({"role": "user", "content": escape_markdown(question_echo(question))})
         return "", history, question
 
     def reply(
@@ -856,6 +869,7 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
                     buttons=[],
                     feedback_options=("Like", "Dislike"),
                     placeholder="请在下方输入问题，例如某项支出的金额、占比或同比变化。",
+                    autoscroll=False,  # SCROLL_JS shows a new answer from its first line
                     elem_id="bqa-chat",
                 )
                 with gr.Row(equal_height=False):
@@ -976,7 +990,50 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         export.click(on_export, inputs=None, outputs=[export_file, notice], api_visibility="private")
         demo.load(on_load, inputs=None, outputs=[scope, offered, examples_heading, *example_buttons],
                   api_visibility="private")
+        demo.load(None, inputs=None, outputs=None, js=SCROLL_JS, api_visibility="private")
     return demo
+
+
+#: Keeps the chat scrolled for reading (Gradio's own autoscroll is off): a new answer is placed with
+#: its first line at the top of the chat's visible area, below the chat's floating label (a short
+#: answer simply ends at the bottom), so a long answer is read from its start; a new question is
+#: scrolled into view at the bottom. Runs once per page (a MutationObserver on the chat); it acts
+#: only when the last message is new or its text changed (a streamed draft), never on the reader's
+#: own scrolling.
+SCROLL_JS = """
+() => {
+  const start = (tries) => {
+    const chat = document.getElementById("bqa-chat");
+    if (!chat) { if (tries > 0) setTimeout(() => start(tries - 1), 200); return; }
+    if (chat.dataset.bqaScroll) return;
+    chat.dataset.bqaScroll = "on";
+    let placed = "";
+    const place = () => {
+      const log = chat.querySelector('[role="log"]');
+      const rows = log ? log.querySelectorAll(".message-row") : [];
+      const last = rows[rows.length - 1];
+      if (!last) { placed = ""; return; }
+      const bot = last.querySelector('[data-testid="bot"]');
+      const key = rows.length + (bot ? ":bot:" + bot.textContent.length : ":user:" + log.scrollHeight);
+      if (key === placed) return;
+      placed = key;
+      if (bot) {
+        const view = log.getBoundingClientRect().top;
+        // the chat's label and its clear button float over the top of the scrolled area
+        const covered = [...chat.querySelectorAll('[data-testid="block-label"], .top-panel')]
+          .reduce((m, e) => Math.max(m, e.getBoundingClientRect().bottom - view), 0);
+        const top = last.getBoundingClientRect().top - view + log.scrollTop;
+        log.scrollTop = Math.max(0, top - covered - 8);
+      } else {
+        log.scrollTop = log.scrollHeight;
+      }
+    };
+    new MutationObserver(place).observe(chat, {childList: true, subtree: true, characterData: true});
+    place();
+  };
+  start(50);
+}
+"""
 
 
 #: copies the plain text of the last answer (navigator.clipboard needs a secure context such as
@@ -1010,16 +1067,56 @@ def _prepare_environment(settings: Settings) -> None:
         os.environ["GRADIO_TEMP_DIR"] = str(tmp)
 
 
-def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progress=None) -> None:
+#: the last line before serving: printed once the server listens (see :func:`launch`)
+READY_MESSAGE = "budget-qa: 聊天页面已就绪：{url}（按 Ctrl-C 停止）"
+
+
+def page_url(host: str, port: int) -> str:
+    """The address to open in a browser for a server on ``host``:``port`` (a server on every
+    interface, 0.0.0.0 or ::, is opened on this machine as 127.0.0.1)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _say_ready(url: str) -> None:
+    print(READY_MESSAGE.format(url=url), file=sys.stderr, flush=True)
+
+
+def _announce_index_build(say, corpus_dir: Path):
+    """``say`` with a heading before the first message of an index build: :meth:`Assistant.open`
+    reports only when it builds (first start, or an index made by an older version)."""
+    started = False
+
+    def report(message: str) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            say(f"正在从 {corpus_dir} 建立索引（只在首次运行或索引需要重建时进行）")
+        say(message)
+
+    return report
+
+
+def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progress=None, ready=None) -> None:
     """Open the assistant (building the index if missing, reporting to ``progress(str)``), build the
     page and serve it (blocks) with uvicorn: one FastAPI app holding the HTTP API
     (:mod:`assistant.web.api`, under ``/api/``) and the chat page mounted at "/". Never creates a
     public share link; telemetry is off.
+
+    ``progress(str)`` gets one line per start-up stage (opening the index, each document of an
+    index build, the example questions); ``ready(url)`` is called once the server listens (by
+    default it prints :data:`READY_MESSAGE` to stderr), so the address is the last line before
+    serving.
     """
     from assistant.llm import check_settings
 
     check_settings()  # a half-set or invalid BUDGET_QA_LLM_* stops the start with a clear message
     _prepare_environment(settings)
+    say = progress or logger.info
+    say("正在加载程序库…")
     import fastapi
     import gradio as gr
     import uvicorn
@@ -1027,14 +1124,27 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progre
     from assistant.engine import Assistant  # imported here: heavy, and only needed to serve
     from assistant.web.api import ASK_LOCK, build_api
 
+    say("正在打开索引…")
     logger.info("opening index at %s (building it from %s if missing)",
                 settings.index_dir, settings.corpus_dir)
-    assistant = Assistant.open(settings, build_if_missing=True, progress=progress or logger.info)
+    assistant = Assistant.open(settings, build_if_missing=True,
+                               progress=_announce_index_build(say, settings.corpus_dir))
+    say(f"已载入 {len(assistant.documents())} 份文件；正在准备页面和示例问题…")
     demo = build_ui(assistant, lock=ASK_LOCK)  # the page and the API share one lock
     # no Swagger page (it would load its scripts from a CDN); the schema is at /api/openapi.json
     app = fastapi.FastAPI(title=PAGE_TITLE, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.include_router(build_api(assistant, lock=ASK_LOCK))  # before the mount: "/" takes the rest
     app = gr.mount_gradio_app(app, demo, path="/", server_name=host, server_port=port, ssr_mode=False,
                               show_error=False)
-    logger.info("serving %s on http://%s:%s (HTTP API under /api/)", PAGE_TITLE, host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    on_ready = ready or _say_ready
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # listening now (a port in use exits inside startup instead)
+                bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
+                url = page_url(host, bound)
+                logger.info("serving %s on %s (HTTP API under /api/)", PAGE_TITLE, url)
+                on_ready(url)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)).run()
