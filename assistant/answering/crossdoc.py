@@ -88,8 +88,11 @@ def plan(text: str, docs: list[Document], names) -> CrossQuery | None:
     if len(bodies) >= 2:
         year = years[0] if years else None
         groups = []
-        for dept_docs, _ in bodies:
+        for dept_docs, words in bodies:
             cand = [d for d in dept_docs if (year is None or d.year == year) and (not basis or d.basis == basis)]
+            m = re.search("(?:" + "|".join(map(re.escape, words)) + r")(?:的|\d{4}年)?(部门|单位)(?:预算|决算)", text)
+            if m and any(d.scope == m.group(1) for d in cand):  # "商务委员会单位预算": that body's 单位 document
+                cand = [d for d in cand if d.scope == m.group(1)]
             if not cand:
                 return CrossQuery("departments", item, [], change, notes=[
                     f"已载入的文件中没有{dept_docs[0].department}{year or ''}{'年' if year else ''}的{basis or ''}文件"])

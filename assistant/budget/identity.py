@@ -63,6 +63,9 @@ def is_body_name(name: str) -> bool:
     if any(bad in name for bad in ("XX", "××", "单位：", "单位:")):
         return False
     _, core = split_places(name)
+    suffixes = "|".join(map(re.escape, rules()["place_suffixes"]))
+    if re.fullmatch(rf"[\u4e00-\u9fff]{{1,{rules()['max_place_chars']}}}(?:{suffixes})", core):
+        return False  # only a place (上海市普陀区)
     return bool(core) and core not in rules()["not_bodies"] and not re.fullmatch(r"[省市区县]级", core)
 
 
