@@ -11,7 +11,7 @@ from pathlib import Path
 from .answering import crossdoc
 from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
 from .budget.identity import aliases as _aliases
-from .budget.metrics import count_units, find_metric
+from .budget.metrics import colloquial_metric, count_units, find_metric
 from .catalog import Catalog
 from .config import Settings
 from .errors import IndexMissingError, QuestionError
@@ -268,6 +268,8 @@ class Assistant:
         ctx = self._context(conversation) if conversation else {}
         text = normalize_question(raw)
         if re.search(r"[A-Za-z]{3,}", text):
+            # "… in 2023?": a bare year is the year asked about
+            text = re.sub(r"(?<![\d年])((?:19|20)\d{2})(?![\d年])", r"\1年", text)
             text = self.lexicon.translate_english(text)
         catalog = self.catalog
         if scope is None:
@@ -402,6 +404,10 @@ class Assistant:
         """Parts answering one sub-question: one, or one per document when several answer."""
         ids = [d.doc_id for d in docs]
         vocab = catalog.vocabulary(ids)
+        if not strip_filler(_without_ops(sub)):
+            everyday = colloquial_metric(sub)
+            if everyday is not None:  # "一共花了多少钱": the total of the budget model
+                sub = f"{everyday.name}是多少"
         # a modelled count (几辆公车) is read from its own sentences; the lexicon's 公车 (a cost) would mislead
         expanded = sub if parse_intent(sub).measure in count_units() else self.lexicon.expand(sub, vocab)
         intent = parse_intent(expanded)

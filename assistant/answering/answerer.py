@@ -18,7 +18,7 @@ from typing import Protocol
 from ..budget.identity import aliases
 from ..budget.metrics import Resolution, count_statements, find_metric, resolve
 from ..budget.metrics import catalog as metric_catalog
-from ..budget.templates import measure_asked
+from ..budget.templates import measure_asked, table_kind
 from ..model import AnswerPart, Citation, Document, Fact, FactRef, Passage, Table
 from ..understanding.intent import Intent
 from ..understanding.lexicon import Lexicon
@@ -548,6 +548,10 @@ class DocumentAnswerer:
                           f"{self.doc.kind}，文档中没有{target}年的对应数字。", "not_found")
 
     def _previous_year(self, intent: Intent, q: str, year: int, reg: TurnCitations) -> AnswerPart | None:
+        modelled = self._previous_year_of_metric(intent, q, year)
+        if modelled is not None:
+            cur, cf = modelled
+            return self._previous_year_part(intent, year, cur, cf, reg)
         changes = [i for i in self.items(q, intent, roles=("change",)) if any(
             f.base_year == year for f in i.facts)]
         if not changes:
@@ -571,7 +575,22 @@ class DocumentAnswerer:
             current = [max(near, key=lambda x: x[0])[1]] if near else []
         if not current:
             return None
-        cur = current[0]
+        return self._previous_year_part(intent, year, current[0], cf, reg)
+
+    def _previous_year_of_metric(self, intent: Intent, q: str, year: int) -> tuple[Fact, Fact] | None:
+        """(statement, stated change on ``year``) of the metric ``q`` names: "收入总计 1990.50 万元，
+        支出总计 1990.50 万元，与 2022 年相比，收、支总计各减少 424.25 万元" for 2022年收入总计."""
+        res = self.metric_resolution(q, intent)
+        if res is None:
+            return None
+        for st in res.statements:
+            for c in self._stated_changes(st):
+                if c.role == "change" and c.base_year == year and c.unit == st.unit:
+                    return st, c
+        return None
+
+    def _previous_year_part(self, intent: Intent, year: int, cur: Fact, cf: Fact, reg: TurnCitations) -> AnswerPart:
+        """The previous year's figure from the current one and the stated change, with its formula."""
         prev = compute.dec(cur.value) - compute.dec(cf.value)
         d = compute.decimals_for([cur.value_text, cf.value_text])
         text = compute.fmt(prev, d)
@@ -1018,6 +1037,9 @@ class DocumentAnswerer:
         """The set a ranking or list question is about: the lexicon's parts of a named whole, the
         rows of the table a word names (项目 → 项目支出 table), or the best-matching table's rows."""
         canon = q
+        inside = self._metric_rows(q, intent)
+        if inside is not None:
+            return inside
         core = re.sub(r"结构|构成|组成|分布|情况|的", "", _match_form(canon))
         for whole, kids in self.lex.children.items():
             if whole in _match_form(canon) or (core and re.sub(r"合计$|总计$", "", whole) == core):
@@ -1049,6 +1071,24 @@ class DocumentAnswerer:
         rows = [f for f in self.facts if f.table_id == table.table_id and f.col_index == main
                 and f.role == "amount" and not f.is_total_row and f.label]
         return table.title, [self._item(f, 1.0) for f in rows]
+
+    def _metric_rows(self, q: str, intent: Intent) -> tuple[str, list[Item]] | None:
+        """The items *within* a metric that a table lists by classification code: "公用经费里哪一项
+        最多" → the 经济分类 rows of the 公用经费 column (leaf codes only, so a 类 total never wins)."""
+        metric = find_metric(re.sub(r"里|中|内|之中|当中|哪一?项|哪个|最多|最少|最高|最低|排名|第.{1,2}(?:大|多|少)", "", q))
+        if metric is None or intent.codes:
+            return None
+        res = self.metric_resolution(metric.name, intent)
+        if res is None or res.cell is None or table_kind(res.cell.table_title) != "basic_economic":
+            return None  # 项目支出中哪个最多 asks for a project (lexicon item_tables), not a 功能分类 row
+        col, table = res.cell.col_path, res.cell.table_id
+        rows = [f for f in self.facts if f.table_id == table and f.col_path == col and f.role == "amount"
+                and not f.is_total_row and f.code and f.value is not None]
+        codes = {f.code for f in rows}
+        leaves = [f for f in rows if not any(c != f.code and c.startswith(f.code) for c in codes)]
+        if len(leaves) < 2:
+            return None
+        return metric.name, [self._item(f, 1.0) for f in leaves]
 
     def _ranked(self, intent, q, context):
         name, items = self.item_set(q, intent) if q else ("", [])
@@ -1153,6 +1193,19 @@ class DocumentAnswerer:
         n = reg.add(c)
         return AnswerPart(intent.text, f"文件所署日期为 {m.group(1)}年{int(m.group(2))}月{int(m.group(3))}日[{n}]。",
                           "passage", [], [c])
+
+    def _op_duties(self, intent, q, reg, context) -> AnswerPart | None:
+        """What the body does: the passages of its 主要职能/主要职责 section (template part 一)."""
+        paras = [p for p in self.passages if p.kind == "narrative"
+                 and any(re.search(r"职能|职责", h) for h in p.section_path)]
+        if not paras:
+            return None
+        quote = "".join(p.text for p in paras[:3])
+        if len(quote) > 600:
+            quote = quote[:600] + "…"
+        c = self.passage_citation(paras[0], quote)
+        n = reg.add(c)
+        return AnswerPart(intent.text, f"{quote}[{n}]", "passage", [], [c])
 
     def _op_explain(self, intent, q, reg, context):
         return self._op_passage(intent, q, reg, context, kinds=("narrative",), cue=r"原因|由于|因为|主要是")

@@ -252,3 +252,12 @@ def count_statements(unit: str, question: str, facts: list[Fact]) -> list[Fact] 
 def count_units() -> frozenset[str]:
     """Units of the modelled counts (辆)."""
     return frozenset(c["unit"] for c in model_data().get("counts", ()))
+
+
+def colloquial_metric(question: str) -> Metric | None:
+    """The total a question asks for in everyday words and nothing else ("一共花了多少钱" → 支出总计,
+    "收到多少钱" → 收入总计; data ``colloquial``), or None."""
+    for rule in model_data().get("colloquial", ()):
+        if any(w in question for w in rule["words"]):
+            return catalog()[rule["metric"]]
+    return None

@@ -1,7 +1,7 @@
 """Intent parsing: what a budget question asks for, by rules over the normalised text.
 
 Operations (``Intent.op``): figure, share, change, diff, sum, max, min, rank, list, definition,
-explain, usage, code. Year words: 今年/本年 → offset 0, 去年/上年 → offset −1 relative to the year
+explain, usage, code, date, completion, duties (what the body does). Year words: 今年/本年 → offset 0, 去年/上年 → offset −1 relative to the year
 of the document in scope; explicit years are kept as numbers.
 """
 from __future__ import annotations
@@ -150,6 +150,8 @@ def parse_intent(text: str) -> Intent:
         op = "code"
     elif re.search(r"哪天|哪一天|什么时候|何时|日期|几月几[日号]|发布时间|公布时间|落款", t):
         op = "date"
+    elif re.search(r"职责|职能|是干什么的|干什么的|做什么的|负责什么|主要工作是", t) and not re.search(r"多少|几", t):
+        op = "duties"
     elif re.search(r"为什么|为何|原因|怎么会|为啥", t):
         op = "explain"
     elif re.search(r"用于|用途|用在|用来|干什么|做什么|花在", t) and not re.search(r"多少", t):
