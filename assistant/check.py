@@ -252,9 +252,16 @@ def _is_unit_row(v: _TableView, fact: Fact) -> bool:
 
 def _raw_cell(fact: Fact) -> str:
     """The row's label cell as printed (ordinal and “其中” kept), found in the quoted row."""
-    for cell in (fact.quote or "").split(" | "):
+    quote = fact.quote or ""
+    for cell in quote.split(" | "):
         if fact.label and norm_label(cell) == fact.label:
             return squeeze(cell)
+    # readable row quotes: "[codes] label：合计 … ；[codes] label：…"
+    for part in quote.split("；"):
+        for m in re.finditer("：", part):
+            head = re.sub(r"^(?:\d+\s+)*", "", part[:m.start()]).strip()
+            if fact.label and head and norm_label(head) == fact.label:
+                return squeeze(head)
     return fact.label
 
 

@@ -28,6 +28,9 @@ _UNIT_LINE = re.compile(r"^\s*(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s
 _DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位)(?:名称)?\s*[:：]\s*(.+?)\s*$")
 _NOTE_LINE = re.compile(r"^\s*(?:注|说明|备注)\s*[:：]")
 _UNIT_ANY = re.compile(r"(?:金额)?单位\s*[:：]\s*(万元|元|亿元)")
+#: a table's meta line naming both its issuer and its unit: "编制部门：X 单位：元", "编制单位：X 单位:万元"
+_META_LINE = re.compile(r"^\s*(?:编制部门|编制单位|预算单位|部门名称|单位名称|部门|单位)\s*[:：]\s*(.+?)\s+"
+                        r"(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s*$")
 _YEAR_ONLY = re.compile(r"^\s*[（(]\s*\d{4}\s*年度?\s*[)）]\s*$")
 _TERMINAL = "。！？；：!?;:"
 _HEADING_WORDS = r"(?:说明|情况|概况|职能|职责|解释|设置|构成|简介)"
@@ -135,8 +138,11 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                     break
                 mu = _UNIT_LINE.match(s)
                 md = _DEPT_LINE.match(s)
+                mm = _META_LINE.match(s)
                 if mu:
                     unit = mu.group(1)
+                elif mm:
+                    dept, unit = squeeze(mm.group(1)), mm.group(2)
                 elif md:
                     dept = squeeze(md.group(1))
                 elif _YEAR_ONLY.match(s):
@@ -150,8 +156,16 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                 for k in range(i, j):
                     is_table_line[k] = True
                 k = j
+                grid_of = src.table_rows or {}
+                first_grid = grid_of.get(line_no[j] - 1)
+                if first_grid is not None and first_grid[0].has_merged_header():
+                    rt.col_paths = first_grid[0].col_paths()
                 while k < n and ("\t" in lines[k] or not lines[k].strip()):
                     if "\t" in lines[k]:
+                        g = grid_of.get(line_no[k] - 1)
+                        if g is not None and first_grid is not None and g[0] is not first_grid[0] \
+                                and not g[0].same_columns(first_grid[0]):
+                            break  # another ruled table without a title of its own
                         rt.rows.append(RawRow(line_no[k], lines[k].split("\t"), page_of[k]))
                     is_table_line[k] = True
                     k += 1
