@@ -505,7 +505,7 @@ def _detect_department(title: str, tables: list[RawTable], lines: list[str]) -> 
         return max(set(names), key=names.count)
     for l in lines[:60]:
         m = _DEPT_LINE.match(l.strip())
-        if m and len(m.group(1)) <= 40:
+        if m and len(m.group(1)) <= 40 and not _UNIT_LINE.match(l.strip()):  # "单位：万元" names no unit
             return squeeze(re.split(r"\s{2,}|单位[:：]", m.group(1))[0])
     t = re.sub(r"20\d{2}\s*年度?", "", title)
     t = re.sub(r"(部门|单位)?(预算|决算)(公开)?(说明|情况说明)?.*$", "", t)
@@ -589,4 +589,7 @@ def _detect_title(lines: list[str], fallback: str) -> str:
     if len(first) > 1 and not re.search(r"20\d{2}", title) and len(first[1]) <= 30 and re.search(
             r"20\d{2}.*(预算|决算)", first[1]):
         title = f"{title} {first[1]}"
+    elif len(first) > 1 and not re.search(r"预算|决算", title) and len(first[1]) <= 30 and re.match(
+            r"^[^，。；：]*(?:预算|决算)", first[1]):
+        title = f"{title}{first[1]}"  # a cover title set on two lines: "…社会工作部 2024 年度" / "部门决算"
     return title
