@@ -163,7 +163,9 @@ def _show(f: _Fig) -> str:
 
 
 def _show_diff(diff: Decimal, unit: str, places: int) -> str:
-    return f"{fmt(abs(diff), places)} {unit}"
+    from .answering.compute import group_thousands
+
+    return f"{group_thousands(fmt(abs(diff), places))} {unit}"
 
 
 def _cite(fact: Fact, locator: str | None = None) -> CitationRef:
@@ -1012,6 +1014,12 @@ def _find_line(key: str, lines: list[str], pages: list[int] | None, dept: str) -
 
 
 # ---------------------------------------------------------------- entry point
+
+
+def arithmetic_findings(parsed: ParsedDocument) -> list[Finding]:
+    """The table-arithmetic findings alone (totals against their parts inside each table), as ingest
+    reports them."""
+    return _check_totals(_views(parsed))
 
 
 def check_document(parsed: ParsedDocument) -> list[Finding]:

@@ -36,6 +36,13 @@ def ingest(paths: list[Path] = typer.Argument(None, help="文档或文件夹（�
         warn = f"  警告：{'；'.join(d.warnings)}" if d.warnings else ""
         unaligned = f", {d.unaligned} 个未对齐单元格" if d.unaligned else ""
         print(f"{d.doc_id}: {d.tables} 张表, {d.facts} 个数字, {d.passages} 个段落{unaligned}{warn}")
+        for cell in getattr(d, "unaligned_cells", []):
+            print(f"  未对齐：{cell}")
+        sums = getattr(d, "arithmetic", [])
+        if sums:
+            print(f"  表内加总不符 {len(sums)} 处：")
+            for line in sums:
+                print(f"    {line}")
     if s.database_url or s.chroma_url:
         from .store.backends import describe
 

@@ -15,13 +15,9 @@ from collections import Counter
 
 import pytest
 
-from assistant.parsing.document import doc_id_for, parse_source
 from assistant.parsing.numbers import parse_amount
-from assistant.parsing.reader import read_source
 
-from .conftest import SHARED
-
-PDF_DIR = SHARED / "corpus-pdf"
+from .pdfcorpus import PDF_DIR, parsed_pdf
 
 pytestmark = pytest.mark.skipif(not PDF_DIR.is_dir(), reason="../shared/corpus-pdf not present")
 
@@ -54,11 +50,7 @@ NUMERIC_CELLS = {
 @pytest.fixture(scope="module")
 def parsed():
     """stem → (SourceText, ParsedDocument) for every shared PDF."""
-    out = {}
-    for stem in EXPECTED:
-        src = read_source(PDF_DIR / f"{stem}.pdf")
-        out[stem] = (src, parse_source(src, doc_id_for(src.path)))
-    return out
+    return {stem: parsed_pdf(stem) for stem in EXPECTED}
 
 
 def facts_of(pd, value_text, table_word="", label=None):

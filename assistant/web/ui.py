@@ -738,9 +738,24 @@ class ChatHandlers:
                                  f"{summary.passages} 个段落）")]
         lines += [escape_markdown(f"注意：{w}") for w in (summary.warnings or [])]
         if getattr(summary, "unaligned", 0):
-            lines.append(escape_markdown(f"注意：{summary.unaligned} 个表格数字无法确定所在列，未入库。"))
+            lines.append(escape_markdown(f"注意：{summary.unaligned} 个表格数字无法确定所在列，未入库。")
+                         + _details("查看这些单元格", getattr(summary, "unaligned_cells", [])))
+        sums = getattr(summary, "arithmetic", [])
+        if sums:
+            lines.append(escape_markdown(f"注意：{len(sums)} 处表内加总不符（文件本身的数字）。")
+                         + _details("查看明细", sums))
         self.example_questions(refresh=True)
         return True, "\n\n".join(lines), summary.doc_id
+
+
+def _details(summary: str, items: list[str]) -> str:
+    """A collapsed HTML list (shown on request) of ``items``; "" when there are none."""
+    if not items:
+        return ""
+    from html import escape
+
+    body = "".join(f"<li>{escape(x)}</li>" for x in items)
+    return f"\n<details><summary>{escape(summary)}</summary><ul>{body}</ul></details>"
 
 
 def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
