@@ -164,3 +164,37 @@ def test_wording_rules_on_a_small_text(tmp_path):
 def test_kinds_all_have_a_category():
     assert set(KINDS) == set(CATEGORIES)
     assert set(CATEGORIES.values()) == {"arithmetic", "table_narrative", "missing", "wording"}
+
+
+def _copy_of(stem):
+    from copy import copy
+
+    pd = copy(parsed_pdf(stem)[1])
+    pd.facts, pd.tables = list(pd.facts), list(pd.tables)
+    return pd
+
+
+def test_three_public_formula_and_its_subtotal():
+    """三公 合计 = 出国 + 接待 + 公车小计 and 小计 = 购置费 + 运行费, on the three-level header (a cell changed)."""
+    from dataclasses import replace
+
+    pd = _copy_of("putuo_wanli_street_2024_budget")
+    pd.facts = [replace(f, value_text="26.00", value=26.0) if f.col_path[-1:] == ("购置费",) and "三公" in f.table_title
+                else f for f in pd.facts]
+    msgs = [f.message for f in check_document(pd) if f.kind == "total_mismatch"]
+    assert msgs == ["部门“三公”经费和机关运行经费预算表：合计行「2024年三公经费预算数 > 公务用车购置及运行费 > 小计」为 46.56 万元，"
+                    "「购置费」、「运行费」之和为 47.56 万元，相差 1.00 万元"]
+
+
+def test_empty_table_without_explanation_and_required_table():
+    from dataclasses import replace
+
+    pd = _copy_of("putuo_gov_office_2025_budget")
+    pd.tables = [replace(t, note="") if "政府性基金" in t.title else t for t in pd.tables]
+    pd.tables = [t for t in pd.tables if "三公" not in t.title]
+    pd.document = replace(pd.document, path=str(PDF_DIR / "absent.pdf"))  # no source to find the title in
+    found = {(f.kind, f.category, f.message) for f in check_document(pd)}
+    assert ("empty_table_unexplained", "missing",
+            "2025年部门政府性基金预算支出功能分类预算表：表中没有数字，表注和说明都未说明为空表的原因") in found
+    assert ("required_table_missing", "missing",
+            "预算公开应有的“三公经费和机关运行经费预算表”在文件中未找到（已有 8 张标准表）") in found
