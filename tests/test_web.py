@@ -468,6 +468,24 @@ def test_upload_reports_summary_or_error():
     assert h.resolve_scope([d.doc_id for d in DOCS]) == [d.doc_id for d in DOCS]  # not chosen yet
 
 
+def test_upload_note_lists_unaligned_cells_and_sum_faults_on_request():
+    from assistant.ingest import DocumentSummary
+
+    class WithCells(FakeAssistant):
+        def add_document(self, name, data, progress=None):
+            return DocumentSummary("d", "某局预算", 2, 10, 3, unaligned=1,
+                                   unaligned_cells=["收入预算总表 · 行政运行 · 第12行：1,200.00（可能的列：事业收入/其他收入）"],
+                                   arithmetic=["支出预算总表：201 合计 3.00 万元 ≠ <各项> 2.00 万元"])
+
+    ok, notice, _ = ChatHandlers(WithCells()).upload(str(PROJECT_ROOT / "README.md"))
+    assert ok
+    assert notice.split("\n\n")[1:] == [
+        "注意：1 个表格数字无法确定所在列，未入库。\n<details><summary>查看这些单元格</summary><ul>"
+        "<li>收入预算总表 · 行政运行 · 第12行：1,200.00（可能的列：事业收入/其他收入）</li></ul></details>",
+        "注意：1 处表内加总不符（文件本身的数字）。\n<details><summary>查看明细</summary><ul>"
+        "<li>支出预算总表：201 合计 3.00 万元 ≠ &lt;各项&gt; 2.00 万元</li></ul></details>"]
+
+
 def test_upload_rejected_file_shows_engine_message(tmp_path):
     binary = tmp_path / "x.txt"
     binary.write_bytes(b"\0\1\2binary")
