@@ -352,6 +352,10 @@ def test_table_evidence_marks_cited_row_and_cell_and_escapes():
     assert page.count("<mark>") == 1 and page.count("bqa-cited-row") == 1
     assert "表&lt;img src=x onerror=&quot;window.__xss = 4&quot;&gt;" in page  # the title, as text
     assert "单位：万元 · 第 3 页 · 表头在第 10 行 · 引用第 12 行" in page
+    # a row of a table continued on the next page: the panel names the row's page
+    cite = _table_cite()
+    cite.page = 4
+    assert "单位：万元 · 第 4 页 · 表头在第 3 页第 10 行 · 引用第 12 行" in render_table_evidence(XSS_TABLE, cite)
     assert "&lt;script&gt;" in page and "&lt;b&gt;项目&lt;/b&gt;" in page and "&lt;svg" in page
     for tag in ("<img", "<script", "<svg", "<b>", "<iframe"):
         assert tag not in page

@@ -237,10 +237,14 @@ def render_table_evidence(view: dict, citation: Citation) -> str:
     meta = []
     if view.get("unit"):
         meta.append(f"单位：{view['unit']}")
-    if view.get("page"):
-        meta.append(f"第 {view['page']} 页")
-    if view.get("line"):
-        meta.append(f"表头在第 {view['line']} 行")
+    # the cited row's page (a table continued over pages starts on an earlier one)
+    page = citation.page or view.get("page")
+    if page:
+        meta.append(f"第 {page} 页")
+    head_page = view["page"] if view.get("page") and citation.page and view["page"] != citation.page else None
+    if view.get("line") or head_page:
+        meta.append("表头在" + (f"第 {head_page} 页" if head_page else "")
+                    + (f"第 {view['line']} 行" if view.get("line") else ""))
     if citation.line:
         meta.append(f"引用第 {citation.line} 行")
     out = ['<div class="bqa-ev bqa-ev-table">',
