@@ -187,3 +187,12 @@ def test_display_amount():
     assert display_amount("12", "个") == "12 个"
     assert display_amount("—", "元") == "— 元"
     assert group_thousands("-1234567.5") == "-1,234,567.5"
+
+
+def test_lower_baseline_figures_stay_in_their_sentence(parsed):
+    """The 决算 template prints some figures 2 points below their sentence's baseline ("2024" after
+    "。", "2024 … 12 … 31" in a date): they stay in place in the sentence."""
+    src, pd = parsed["final_accounts_template"]
+    texts = [p.text for p in pd.passages]
+    assert "公务用车运行维护支出 XX 万元。主要用于 XXXXXXXX。2024年，上海市 XX 局所属各预算单位开支财政拨款的公务用车保有量为 XXX 辆。" in texts
+    assert any(t.startswith("截至 2024 年 12 月 31 日，XX 部门（单位）共有车辆 XX 辆，其中：") for t in texts)
