@@ -828,3 +828,41 @@ def test_upload_requires_the_access_token_when_one_is_set(tmp_path):
     ok, notice, doc_id = h.upload(str(doc), token="wrong")
     assert (ok, doc_id, calls) == (False, None, [])
     assert notice == escape_markdown("未入库：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请填写正确的令牌后再上传。")
+
+
+def test_audit_view_lists_findings_and_shows_their_evidence():
+    """The page's audit view: `check` findings of a loaded document and, for one, its cited cell."""
+    from assistant.parsing.document import parse_file
+    from assistant.web.audit import AuditView
+
+    pdf = PROJECT_ROOT.parent / "shared" / "corpus-pdf" / "putuo_justice_bureau_unit_2026_budget.pdf"
+    if not pdf.is_file():
+        pytest.skip("../shared/corpus-pdf not present")
+    parsed = parse_file(pdf)
+
+    class Loaded(FakeAssistant):
+        def documents(self):
+            return [parsed.document]
+
+        def table_view(self, table_id):
+            facts = [f for f in parsed.facts if f.table_id == table_id]
+            table = next(t for t in parsed.tables if t.table_id == table_id)
+            rows = {}
+            for f in facts:
+                rows.setdefault(f.row_index, {"line": f.line, "label": f.label, "code": f.code, "cells": {}})
+                rows[f.row_index]["cells"][f.col_index] = f.value_text
+            cols = sorted({f.col_index for f in facts})
+            return {"table_id": table_id, "doc_id": table.doc_id, "title": table.title, "unit": table.unit,
+                    "line": table.line, "page": table.page, "columns": [str(c) for c in cols], "column_index": cols,
+                    "rows": [rows[k] for k in sorted(rows)], "note": ""}
+
+    view = AuditView(Loaded())
+    summary, choices = view.run(parsed.document.doc_id)
+    assert "共 15 条（数字加总 8 条、表文不一致 3 条、内容缺失 1 条、文字表述 3 条）" in summary
+    assert len(choices) == 15 and choices[1][0].startswith("2. [数字加总] 2026年预算单位支出预算总表：2040601 行政运行")
+    page = view.evidence(parsed.document.doc_id, "1")
+    assert page.startswith('<div class="bqa-ev bqa-ev-formula">2026年预算单位支出预算总表：2040601 行政运行')
+    # the 合计 cell of the 行政运行 row is highlighted in the rebuilt table
+    assert "<mark>14,348,853.34</mark>" in page and page.count("bqa-cited-row") == 2
+    assert view.evidence(parsed.document.doc_id, "99").startswith('<div class="bqa-ev bqa-ev-note">选择一个')
+    assert view.run("unknown")[1] == []

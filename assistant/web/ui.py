@@ -776,6 +776,9 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
     import pandas as pd
 
     handlers = ChatHandlers(assistant, lock=lock)
+    from .audit import AUDIT_HINT, AuditView
+
+    auditor = AuditView(assistant, lock=handlers._lock)
     initial_choices = handlers.scope_choices()
     initial_examples = handlers.example_questions()
 
@@ -941,6 +944,32 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
                     export = gr.Button("导出反馈 CSV")
                     export_file = gr.File(label="反馈 CSV", visible=False, interactive=False,
                                           elem_id="bqa-export-file")
+
+        with gr.Accordion("文件审核", open=False, elem_id="bqa-audit"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=300):
+                    with gr.Row(equal_height=False):
+                        audit_doc = gr.Dropdown(choices=initial_choices, label="文件", scale=4,
+                                                elem_id="bqa-audit-doc")
+                        audit_run = gr.Button("审核", variant="primary", scale=1, min_width=80)
+                    audit_summary = gr.HTML(f'<div class="bqa-ev-note">{_esc(AUDIT_HINT)}</div>',
+                                            css_template=EVIDENCE_CSS, max_height=520, elem_id="bqa-audit-summary")
+                with gr.Column(scale=2, min_width=300):
+                    audit_pick = gr.Radio(choices=[], label="问题", info="选择一条，查看它引用的表格或原文。",
+                                          elem_id="bqa-audit-findings")
+                    audit_evidence = gr.HTML("", css_template=EVIDENCE_CSS, max_height=640,
+                                             elem_id="bqa-audit-evidence")
+
+        def on_audit(doc_id):
+            summary, choices = auditor.run(doc_id)
+            return summary, gr.update(choices=choices, value=None), ""
+
+        audit_run.click(on_audit, inputs=[audit_doc], outputs=[audit_summary, audit_pick, audit_evidence],
+                        concurrency_id="ask", concurrency_limit=1, api_visibility="private")
+        audit_pick.input(auditor.evidence, inputs=[audit_doc, audit_pick], outputs=[audit_evidence],
+                         api_visibility="private")
+        audit_doc.focus(lambda: gr.update(choices=handlers.scope_choices()), inputs=None, outputs=[audit_doc],
+                        queue=False, api_visibility="private")  # documents uploaded since the page opened
 
         extras = [sources, evidence, chart, copy_text]
         ask_events = []
