@@ -22,8 +22,9 @@ objects:
 - ``wrong_scope_word`` (wording): "部门预算" written in a 单位预算 (or 部门决算 in a 单位决算).
 - ``same_year_comparison`` (wording): a budget of year Y compared "比Y年…" with its own year.
 - ``doubled_punctuation`` (wording): two sentence marks in a row ("，，", "。。", "，。").
-- ``table_year_mismatch`` (wording): a table title of a budget naming another year.
-- ``balance_mismatch`` (arithmetic): 收入总计 ≠ 支出总计 in one 收支总表.
+- ``table_year_mismatch`` (wording): a table title naming another year than the document's.
+- ``balance_mismatch`` (arithmetic): 收入总计 ≠ 支出总计 in one 收支总表; and (as ``total_mismatch``)
+  总计 ≠ 本年收入/支出合计 + the 结转/结余 rows printed between them.
 """
 from __future__ import annotations
 
@@ -273,13 +274,13 @@ def _required_tables(parsed: ParsedDocument) -> list:
 
 def _table_years(parsed: ParsedDocument) -> list:
     doc = parsed.document
-    if doc.kind != "预算" or not doc.year:
+    if not doc.year:
         return []
     out = []
     for t in parsed.tables:
         m = re.match(r"^\s*(20\d{2})\s*年", t.title)
         if m and int(m.group(1)) != doc.year:
-            msg = f"表题“{t.title}”的年度为 {m.group(1)} 年，文件是 {doc.year} 年预算"
+            msg = f"表题“{t.title}”的年度为 {m.group(1)} 年，文件是 {doc.year} 年{doc.kind}"
             out.append(_finding("table_year_mismatch", msg, [(t.title, t.line, t.page),
                                                               (doc.title, 1, None)]))
     return out
@@ -300,6 +301,36 @@ def _balance(parsed: ParsedDocument) -> list:
             continue
         msg = f"{t.title}：收入总计 {a.value_text} {a.unit}，支出总计 {b.value_text} {b.unit}，收支不平衡"
         out.append(_finding("balance_mismatch", msg, [_cite_fact(a), _cite_fact(b)]))
+    return out + _grand_totals(parsed)
+
+
+def _grand_totals(parsed: ParsedDocument) -> list:
+    """收支总表, each side: 总计 = 本年收入合计 (本年支出合计) + the rows printed between it and 总计
+    (使用非财政拨款结余, 年初结转和结余 / 结余分配, 年末结转和结余), column by column; an empty cell is 0."""
+    out = []
+    by_col: dict[tuple[str, int], list[Fact]] = {}
+    for f in parsed.facts:
+        if f.source == "table" and f.role == "amount" and f.value is not None and f.unit in _UNIT_FACTOR:
+            by_col.setdefault((f.table_id, f.col_index), []).append(f)
+    for (table_id, _), facts in by_col.items():
+        facts.sort(key=lambda f: f.row_index)
+        grand = [f for f in facts if f.label == "总计"]
+        year = [f for f in facts if re.fullmatch(r"本年(?:收入|支出)合计", f.label)]
+        if len(grand) != 1 or len(year) != 1 or year[0].row_index >= grand[0].row_index:
+            continue
+        g, y = grand[0], year[0]
+        parts = [f for f in facts if y.row_index < f.row_index < g.row_index]
+        values = [_dec(f.value_text) for f in [g, y] + parts]
+        if any(v is None for v in values):
+            continue
+        places = max(len(f.value_text.partition(".")[2]) for f in [g, y] + parts)
+        total = sum(values[1:], Decimal(0))
+        if abs(values[0] - total) <= Decimal(5).scaleb(-(places + 1)):
+            continue
+        names = "、".join([y.label] + [f.label for f in parts])
+        msg = (f"{g.table_title}：总计 {g.value_text} {g.unit}，{names}{'之和' if parts else ''}为 {total} {g.unit}，"
+               f"不相等")
+        out.append(_finding("total_mismatch", msg, [_cite_fact(g), _cite_fact(y)]))
     return out
 
 

@@ -198,3 +198,15 @@ def test_empty_table_without_explanation_and_required_table():
             "2025年部门政府性基金预算支出功能分类预算表：表中没有数字，表注和说明都未说明为空表的原因") in found
     assert ("required_table_missing", "missing",
             "预算公开应有的“三公经费和机关运行经费预算表”在文件中未找到（已有 8 张标准表）") in found
+
+
+def test_grand_total_is_the_year_total_plus_carry_overs():
+    """收入支出决算总表: 总计 = 本年收入合计 + 使用非财政拨款结余 + 年初结转和结余 (a cell changed)."""
+    from dataclasses import replace
+
+    pd = _copy_of("putuo_social_work_dept_2024_final_accounts")
+    pd.facts = [replace(f, value_text="308.82", value=308.82)
+                if f.label == "总计" and f.table_title == "收入支出决算总表" and f.col_path == ("收入", "决算数") else f
+                for f in pd.facts]
+    found = [(f.kind, f.message) for f in check_document(pd) if "收入支出决算总表" in f.message]
+    assert found == [("total_mismatch", "收入支出决算总表：总计 308.82 万元，本年收入合计为 307.82 万元，不相等")]
