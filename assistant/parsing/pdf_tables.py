@@ -51,13 +51,6 @@ class Grid:
     captions: list[str] = field(default_factory=list)
     right: float = 0.0
 
-    def anchor_at(self, r: int, c: int) -> GridCell | None:
-        """The cell covering grid position (r, c), or None where the ruling leaves a hole."""
-        for cell in self.cells:
-            if cell.row <= r < cell.row + cell.row_span and cell.col <= c < cell.col + cell.col_span:
-                return cell
-        return None
-
     def text_rows(self) -> list[list[str]]:
         """Cell texts row by row, one entry per grid column.
 
