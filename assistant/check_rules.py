@@ -181,8 +181,10 @@ def _classification_names(parsed: ParsedDocument) -> list:
                 code += digits
                 name = norm_label(re.sub(r"^\d{1,3}\s*[、.．]", "", name))
                 known = names_by_code.get(code)
-                if not known or name in known or (code, name) in seen:
+                if not known or (code, name) in seen:
                     continue
+                if any(name in k or k in name for k in known):
+                    continue  # the same name, shortened ("一般公共服务" for 一般公共服务支出)
                 seen.add((code, name))
                 table_name = sorted(known)[0]
                 msg = (f"功能分类 {code}：说明写作“{name}”，{first[code].table_title}写作“{table_name}”，"
