@@ -866,3 +866,37 @@ def test_audit_view_lists_findings_and_shows_their_evidence():
     assert "<mark>14,348,853.34</mark>" in page and page.count("bqa-cited-row") == 2
     assert view.evidence(parsed.document.doc_id, "99").startswith('<div class="bqa-ev bqa-ev-note">选择一个')
     assert view.run("unknown")[1] == []
+
+
+@pytest.mark.browser
+def test_audit_view_on_the_page(browser, fake_page_server):
+    """文件审核: a document loaded after the page opened is offered, its findings listed, and a chosen
+    finding's evidence shown."""
+    from playwright.sync_api import expect
+
+    from assistant.parsing.document import parse_file
+
+    pdf = PROJECT_ROOT.parent / "shared" / "corpus-pdf" / "putuo_justice_bureau_unit_2026_budget.pdf"
+    if not pdf.is_file():
+        pytest.skip("../shared/corpus-pdf not present")
+    url, fake = fake_page_server
+    doc = parse_file(pdf).document
+    ctx = browser.new_context()
+    fake.docs.append(doc)
+    try:
+        page = ctx.new_page()
+        page.goto(url, wait_until="load")
+        page.get_by_text("文件审核").click()
+        page.locator("#bqa-audit-doc input").click()
+        page.get_by_role("option", name=document_label(doc)).click()
+        page.get_by_role("button", name="审核", exact=True).click()
+        summary = page.locator("#bqa-audit-summary")
+        expect(summary).to_contain_text("共 15 条（数字加总 8 条、表文不一致 3 条、内容缺失 1 条、文字表述 3 条）",
+                                        timeout=ANSWER_TIMEOUT_MS)
+        expect(summary).to_contain_text("主要原因是。")
+        page.locator("#bqa-audit-findings label").filter(has_text="13. [文字表述]").click()
+        expect(page.locator("#bqa-audit-evidence")).to_contain_text("模板选项未删改")
+        expect(page.locator("#bqa-audit-evidence")).to_contain_text("财政拨款收入支出增加（减少）的主要原因是业务量增加")
+    finally:
+        fake.docs.remove(doc)
+        ctx.close()
