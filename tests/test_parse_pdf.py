@@ -28,7 +28,7 @@ EXPECTED = {
     "putuo_commerce_commission_unit_2025_budget": (9, 373),
     "putuo_gov_office_2025_budget": (9, 296),
     "putuo_gov_office_unit_2025_budget": (9, 304),
-    "putuo_justice_bureau_unit_2026_budget": (9, 513),
+    "putuo_justice_bureau_unit_2026_budget": (9, 500),
     "putuo_social_work_dept_2024_final_accounts": (9, 294),
     "putuo_wanli_street_2024_budget": (9, 1081),
     "putuo_wanli_street_2025_budget": (9, 983),
@@ -196,3 +196,11 @@ def test_lower_baseline_figures_stay_in_their_sentence(parsed):
     texts = [p.text for p in pd.passages]
     assert "公务用车运行维护支出 XX 万元。主要用于 XXXXXXXX。2024年，上海市 XX 局所属各预算单位开支财政拨款的公务用车保有量为 XXX 辆。" in texts
     assert any(t.startswith("截至 2024 年 12 月 31 日，XX 部门（单位）共有车辆 XX 辆，其中：") for t in texts)
+
+
+def test_classification_code_in_text_is_not_a_count(parsed):
+    """"行政单位离退休（01项）56.12万元": the 01 names the 项, the amount keeps the item as its label."""
+    src, pd = parsed["putuo_justice_bureau_unit_2026_budget"]
+    para = [(f.label, f.value_text, f.role) for f in pd.facts if f.source == "narrative" and f.line == 57]
+    assert para[0] == ("社会保障和就业支出（208类）行政事业单位养老支出（05款）行政单位离退休（01项）", "56.12", "amount")
+    assert not [f for f in pd.facts if f.source == "narrative" and f.unit == "项" and f.value_text in ("01", "07")]
