@@ -49,9 +49,27 @@ from .parsing.text import ORD_L1, ORD_L2, ORD_L3, is_total_label, norm_label, sq
 
 log = logging.getLogger(__name__)
 
-#: Finding kinds, in report order.
-KINDS = ("total_mismatch", "cross_table_mismatch", "table_narrative_mismatch", "share_mismatch",
-         "missing_table")
+#: Finding kinds, in report order (the inspector's rules of :mod:`assistant.check_rules` follow the
+#: arithmetic ones).
+KINDS = ("total_mismatch", "balance_mismatch", "cross_table_mismatch", "share_mismatch",
+         "table_narrative_mismatch", "item_amount_conflict", "classification_name_mismatch",
+         "empty_table_note_contradiction", "missing_table", "required_table_missing",
+         "empty_table_unexplained", "incomplete_sentence", "template_leftover", "wrong_scope_word",
+         "same_year_comparison", "table_year_mismatch", "doubled_punctuation")
+
+#: What kind of fault a finding is, as an inspector files it: figures that do not add up
+#: ("arithmetic"), text and tables that disagree ("table_narrative"), a part that is absent
+#: ("missing"), or the wording ("wording").
+CATEGORIES = {
+    "total_mismatch": "arithmetic", "balance_mismatch": "arithmetic", "cross_table_mismatch": "arithmetic",
+    "share_mismatch": "arithmetic",
+    "table_narrative_mismatch": "table_narrative", "item_amount_conflict": "table_narrative",
+    "classification_name_mismatch": "table_narrative", "empty_table_note_contradiction": "table_narrative",
+    "missing_table": "missing", "required_table_missing": "missing", "empty_table_unexplained": "missing",
+    "incomplete_sentence": "missing",
+    "template_leftover": "wording", "wrong_scope_word": "wording", "same_year_comparison": "wording",
+    "table_year_mismatch": "wording", "doubled_punctuation": "wording",
+}
 
 #: (locator, line, page) of one side of a finding.
 CitationRef = tuple[str, int, Optional[int]]
@@ -74,6 +92,16 @@ class Finding:
     kind: str
     message: str
     citations: list[CitationRef] = field(default_factory=list)
+
+    @property
+    def category(self) -> str:
+        """"arithmetic", "table_narrative", "missing" or "wording" (see :data:`CATEGORIES`)."""
+        return CATEGORIES.get(self.kind, "arithmetic")
+
+    def to_dict(self) -> dict:
+        """JSON form: kind, category, message and citations as {locator, line, page}."""
+        return {"kind": self.kind, "category": self.category, "message": self.message,
+                "citations": [{"locator": c[0], "line": c[1], "page": c[2]} for c in self.citations]}
 
 
 # ---------------------------------------------------------------- figures
@@ -135,7 +163,9 @@ def _show(f: _Fig) -> str:
 
 
 def _show_diff(diff: Decimal, unit: str, places: int) -> str:
-    return f"{fmt(abs(diff), places)} {unit}"
+    from .answering.compute import group_thousands
+
+    return f"{group_thousands(fmt(abs(diff), places))} {unit}"
 
 
 def _cite(fact: Fact, locator: str | None = None) -> CitationRef:
@@ -252,9 +282,16 @@ def _is_unit_row(v: _TableView, fact: Fact) -> bool:
 
 def _raw_cell(fact: Fact) -> str:
     """The row's label cell as printed (ordinal and “其中” kept), found in the quoted row."""
-    for cell in (fact.quote or "").split(" | "):
+    quote = fact.quote or ""
+    for cell in quote.split(" | "):
         if fact.label and norm_label(cell) == fact.label:
             return squeeze(cell)
+    # readable row quotes: "[codes] label：合计 … ；[codes] label：…"
+    for part in quote.split("；"):
+        for m in re.finditer("：", part):
+            head = re.sub(r"^(?:\d+\s+)*", "", part[:m.start()]).strip()
+            if fact.label and head and norm_label(head) == fact.label:
+                return squeeze(head)
     return fact.label
 
 
@@ -834,7 +871,11 @@ def _find_whole(s: Fact, part: Fact, before: list[Fact], all_amounts: dict[str, 
     lead = _lead_amount(part, para, pos)
     if lead is None:
         first = next((f for f in before if f.quote == s.quote), None)
-        if first is not None and first is not part and first.label != part.label:
+        # "A 264.87 万元，占 86.05%；B 10.82 万元，占 3.52%": A has its own share, it is B's sibling
+        sibling = first is not None and any(
+            x.role == "share" and x.quote == s.quote and pos[first.fact_id] < pos[x.fact_id] < pos[part.fact_id]
+            for x in para)
+        if first is not None and first is not part and first.label != part.label and not sibling:
             lf, pf = _fig(first), _fig(part)
             if _in(lf, pf.unit) >= pf.value:
                 lead = first
@@ -975,15 +1016,23 @@ def _find_line(key: str, lines: list[str], pages: list[int] | None, dept: str) -
 # ---------------------------------------------------------------- entry point
 
 
+def arithmetic_findings(parsed: ParsedDocument) -> list[Finding]:
+    """The table-arithmetic findings alone (totals against their parts inside each table), as ingest
+    reports them."""
+    return _check_totals(_views(parsed))
+
+
 def check_document(parsed: ParsedDocument) -> list[Finding]:
     """All consistency findings for one parsed document, in :data:`KINDS` order, then source order.
 
     Never raises for odd layouts: parts of a table whose structure is ambiguous are skipped (logged
     at debug level), so that every finding is a real disagreement between printed figures.
     """
+    from .check_rules import inspector_findings
+
     views = _views(parsed)
     findings = (_check_totals(views) + _check_cross_tables(views) + _check_table_narrative(parsed, views)
-                + _check_shares(parsed) + _check_listed(parsed))
+                + _check_shares(parsed) + _check_listed(parsed) + inspector_findings(parsed))
     unique: list[Finding] = []
     seen = set()
     for f in findings:

@@ -37,6 +37,13 @@ def ingest(paths: list[Path] = typer.Argument(None, help="文档或文件夹（�
         warn = f"  警告：{'；'.join(d.warnings)}" if d.warnings else ""
         unaligned = f", {d.unaligned} 个未对齐单元格" if d.unaligned else ""
         print(f"{d.doc_id}: {d.tables} 张表, {d.facts} 个数字, {d.passages} 个段落{unaligned}{warn}")
+        for cell in getattr(d, "unaligned_cells", []):
+            print(f"  未对齐：{cell}")
+        sums = getattr(d, "arithmetic", [])
+        if sums:
+            print(f"  表内加总不符 {len(sums)} 处：")
+            for line in sums:
+                print(f"    {line}")
     if s.database_url or s.chroma_url:
         from .store.backends import describe
 
@@ -97,9 +104,13 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
 
 
 @app.command()
-def check(paths: list[Path] = typer.Argument(..., help="文档或文件夹（.txt/.pdf）")) -> None:
+def check(paths: list[Path] = typer.Argument(..., help="文档或文件夹（.txt/.pdf）"),
+          json_out: bool = typer.Option(False, "--json", help="每个文档输出一行 JSON")) -> None:
     """Consistency report per document: totals vs parts, one item differing between two tables or a
-    table and the text, stated shares vs their amounts, listed tables that are absent.
+    table and the text, stated shares vs their amounts, listed or required tables that are absent,
+    and the inspector's wording rules (see assistant/check_rules.py).
+    With --json: one object per document and line, {"doc_id", "title", "path", "findings": [{"kind",
+    "category", "message", "citations": [{"locator", "line", "page"}]}]}.
     Exit code 0 when clean, 1 with findings, 2 when a path cannot be read."""
     from .check import check_document
     from .ingest import collect_files, unique_doc_ids
@@ -132,9 +143,13 @@ def check(paths: list[Path] = typer.Argument(..., help="文档或文件夹（.tx
             print(f"错误：检查 {f.name} 时出错（{type(exc).__name__}: {exc}）", file=sys.stderr)
             errors += 1
             continue
-        print(f"== {parsed.document.title} ({parsed.document.doc_id})")
-        for x in found:
-            print(f"[{x.kind}] {x.message} | 出处：" + " ↔ ".join(where(c) for c in x.citations))
+        if json_out:
+            print(json.dumps({"doc_id": parsed.document.doc_id, "title": parsed.document.title,
+                              "path": str(f), "findings": [x.to_dict() for x in found]}, ensure_ascii=False))
+        else:
+            print(f"== {parsed.document.title} ({parsed.document.doc_id})")
+            for x in found:
+                print(f"[{x.kind}] {x.message} | 出处：" + " ↔ ".join(where(c) for c in x.citations))
         findings += len(found)
     sys.stdout.flush()
     raise typer.Exit(2 if errors else 1 if findings else 0)

@@ -33,6 +33,10 @@ class DocumentSummary:
     passages: int
     unaligned: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: the cells counted in ``unaligned``: "表名 · 行 · 第N行：数字（可能的列：…）"
+    unaligned_cells: list[str] = field(default_factory=list)
+    #: tables whose figures do not add up (children vs parent, 合计 vs 基本支出 + 项目支出), with cells
+    arithmetic: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -40,6 +44,31 @@ class IngestReport:
     documents: list[DocumentSummary]
     #: id of the published generation (its folder name in the embedded layout)
     generation: str
+
+
+def unaligned_cells(pd: ParsedDocument) -> list[str]:
+    """One line per cell whose column could not be determined (table, row, source line, candidates)."""
+    return [f"{title} · {u.label or '（无行名）'} · 第{u.line}行：{u.cell}（可能的列：{'/'.join(u.candidates)}）"
+            for title, u in pd.unaligned]
+
+
+def table_arithmetic(pd: ParsedDocument) -> list[str]:
+    """Ingest-time arithmetic check of every table (children add up to their parent by 功能分类/经济分类
+    code, totals to their rows, 合计 = 基本支出 + 项目支出 and other column groups): one line per
+    failure naming both cells; logged at info level. Never raises (a failing check is logged)."""
+    from .check import arithmetic_findings
+
+    try:
+        found = arithmetic_findings(pd)
+    except Exception:  # the check must never stop an ingest
+        log.exception("table arithmetic check failed for %s", pd.document.doc_id)
+        return []
+    out = []
+    for f in found:
+        where = " ↔ ".join(f"{loc}（{'第%d页' % page if page else '第%d行' % line}）" for loc, line, page in f.citations)
+        out.append(f"{f.message}｜{where}")
+        log.info("table arithmetic %s: %s | %s", pd.document.doc_id, f.message, where)
+    return out
 
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
@@ -141,7 +170,8 @@ def _write(gens: Generations, gen: str, documents: Iterator[ParsedDocument], tot
             say(f"[{i}/{total}] 向量化 {len(pd.passages)} 个段落：{d.title}")
             vectors.add(pd.passages)
             summaries.append(DocumentSummary(d.doc_id, d.title, len(pd.tables), len(pd.facts),
-                                             len(pd.passages), len(pd.unaligned), list(pd.warnings)))
+                                             len(pd.passages), len(pd.unaligned), list(pd.warnings),
+                                             unaligned_cells(pd), table_arithmetic(pd)))
             for title, u in pd.unaligned:
                 log.info("unaligned cell %s line %d: %s %s (columns %s)", title, u.line, u.label, u.cell,
                          "/".join(u.candidates))

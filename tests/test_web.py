@@ -345,6 +345,10 @@ def test_table_evidence_marks_cited_row_and_cell_and_escapes():
     assert page.count("<mark>") == 1 and page.count("bqa-cited-row") == 1
     assert "表&lt;img src=x onerror=&quot;window.__xss = 4&quot;&gt;" in page  # the title, as text
     assert "单位：万元 · 第 3 页 · 表头在第 10 行 · 引用第 12 行" in page
+    # a row of a table continued on the next page: the panel names the row's page
+    cite = _table_cite()
+    cite.page = 4
+    assert "单位：万元 · 第 4 页 · 表头在第 3 页第 10 行 · 引用第 12 行" in render_table_evidence(XSS_TABLE, cite)
     assert "&lt;script&gt;" in page and "&lt;b&gt;项目&lt;/b&gt;" in page and "&lt;svg" in page
     for tag in ("<img", "<script", "<svg", "<b>", "<iframe"):
         assert tag not in page
@@ -459,6 +463,24 @@ def test_upload_reports_summary_or_error():
                       "注意：未识别到表格：已按叙述文本入库")
     assert ("新局 · 2018年 · 预算", "new-doc") in h.scope_choices()  # the selector sees the new document
     assert h.resolve_scope([d.doc_id for d in DOCS]) == [d.doc_id for d in DOCS]  # not chosen yet
+
+
+def test_upload_note_lists_unaligned_cells_and_sum_faults_on_request():
+    from assistant.ingest import DocumentSummary
+
+    class WithCells(FakeAssistant):
+        def add_document(self, name, data, progress=None):
+            return DocumentSummary("d", "某局预算", 2, 10, 3, unaligned=1,
+                                   unaligned_cells=["收入预算总表 · 行政运行 · 第12行：1,200.00（可能的列：事业收入/其他收入）"],
+                                   arithmetic=["支出预算总表：201 合计 3.00 万元 ≠ <各项> 2.00 万元"])
+
+    ok, notice, _ = ChatHandlers(WithCells()).upload(str(PROJECT_ROOT / "README.md"))
+    assert ok
+    assert notice.split("\n\n")[1:] == [
+        "注意：1 个表格数字无法确定所在列，未入库。\n<details><summary>查看这些单元格</summary><ul>"
+        "<li>收入预算总表 · 行政运行 · 第12行：1,200.00（可能的列：事业收入/其他收入）</li></ul></details>",
+        "注意：1 处表内加总不符（文件本身的数字）。\n<details><summary>查看明细</summary><ul>"
+        "<li>支出预算总表：201 合计 3.00 万元 ≠ &lt;各项&gt; 2.00 万元</li></ul></details>"]
 
 
 def test_upload_rejected_file_shows_engine_message(tmp_path):
@@ -800,3 +822,75 @@ def test_upload_requires_the_access_token_when_one_is_set(tmp_path):
     ok, notice, doc_id = h.upload(str(doc), token="wrong")
     assert (ok, doc_id, calls) == (False, None, [])
     assert notice == escape_markdown("未入库：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请填写正确的令牌后再上传。")
+
+
+def test_audit_view_lists_findings_and_shows_their_evidence():
+    """The page's audit view: `check` findings of a loaded document and, for one, its cited cell."""
+    from assistant.parsing.document import parse_file
+    from assistant.web.audit import AuditView
+
+    pdf = PROJECT_ROOT.parent / "shared" / "corpus-pdf" / "putuo_justice_bureau_unit_2026_budget.pdf"
+    if not pdf.is_file():
+        pytest.skip("../shared/corpus-pdf not present")
+    parsed = parse_file(pdf)
+
+    class Loaded(FakeAssistant):
+        def documents(self):
+            return [parsed.document]
+
+        def table_view(self, table_id):
+            facts = [f for f in parsed.facts if f.table_id == table_id]
+            table = next(t for t in parsed.tables if t.table_id == table_id)
+            rows = {}
+            for f in facts:
+                rows.setdefault(f.row_index, {"line": f.line, "label": f.label, "code": f.code, "cells": {}})
+                rows[f.row_index]["cells"][f.col_index] = f.value_text
+            cols = sorted({f.col_index for f in facts})
+            return {"table_id": table_id, "doc_id": table.doc_id, "title": table.title, "unit": table.unit,
+                    "line": table.line, "page": table.page, "columns": [str(c) for c in cols], "column_index": cols,
+                    "rows": [rows[k] for k in sorted(rows)], "note": ""}
+
+    view = AuditView(Loaded())
+    summary, choices = view.run(parsed.document.doc_id)
+    assert "共 15 条（数字加总 8 条、表文不一致 3 条、内容缺失 1 条、文字表述 3 条）" in summary
+    assert len(choices) == 15 and choices[1][0].startswith("2. [数字加总] 2026年预算单位支出预算总表：2040601 行政运行")
+    page = view.evidence(parsed.document.doc_id, "1")
+    assert page.startswith('<div class="bqa-ev bqa-ev-formula">2026年预算单位支出预算总表：2040601 行政运行')
+    # the 合计 cell of the 行政运行 row is highlighted in the rebuilt table
+    assert "<mark>14,348,853.34</mark>" in page and page.count("bqa-cited-row") == 2
+    assert view.evidence(parsed.document.doc_id, "99").startswith('<div class="bqa-ev bqa-ev-note">选择一个')
+    assert view.run("unknown")[1] == []
+
+
+@pytest.mark.browser
+def test_audit_view_on_the_page(browser, fake_page_server):
+    """文件审核: a document loaded after the page opened is offered, its findings listed, and a chosen
+    finding's evidence shown."""
+    from playwright.sync_api import expect
+
+    from assistant.parsing.document import parse_file
+
+    pdf = PROJECT_ROOT.parent / "shared" / "corpus-pdf" / "putuo_justice_bureau_unit_2026_budget.pdf"
+    if not pdf.is_file():
+        pytest.skip("../shared/corpus-pdf not present")
+    url, fake = fake_page_server
+    doc = parse_file(pdf).document
+    ctx = browser.new_context()
+    fake.docs.append(doc)
+    try:
+        page = ctx.new_page()
+        page.goto(url, wait_until="load")
+        page.get_by_text("文件审核").click()
+        page.locator("#bqa-audit-doc input").click()
+        page.get_by_role("option", name=document_label(doc)).click()
+        page.get_by_role("button", name="审核", exact=True).click()
+        summary = page.locator("#bqa-audit-summary")
+        expect(summary).to_contain_text("共 15 条（数字加总 8 条、表文不一致 3 条、内容缺失 1 条、文字表述 3 条）",
+                                        timeout=ANSWER_TIMEOUT_MS)
+        expect(summary).to_contain_text("主要原因是。")
+        page.locator("#bqa-audit-findings label").filter(has_text="13. [文字表述]").click()
+        expect(page.locator("#bqa-audit-evidence")).to_contain_text("模板选项未删改")
+        expect(page.locator("#bqa-audit-evidence")).to_contain_text("财政拨款收入支出增加（减少）的主要原因是业务量增加")
+    finally:
+        fake.docs.remove(doc)
+        ctx.close()

@@ -63,3 +63,35 @@ def exact(value: Decimal, decimals: int, min_decimals: int = 2) -> str:
     elif min_decimals:
         text = text + "." + "0" * min_decimals
     return text
+
+
+def group_thousands(text: str) -> str:
+    """Insert thousands separators into a printed number, keeping its decimals ("46140000.00" →
+    "46,140,000.00"; "1,990.50" unchanged). Text that is not a plain number is returned as is."""
+    t = str(text).strip().replace(",", "")
+    sign = "-" if t.startswith("-") else ""
+    whole, dot, frac = t.lstrip("-+").partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        return str(text).strip()
+    return f"{sign}{int(whole):,}" + (f".{frac}" if dot else "")
+
+
+def display_amount(value_text: str, unit: str) -> str:
+    """An amount as shown to a reader: thousands separators, its unit, and for 元 also in 万元
+    rounded half up to two decimals ("66410000.00", "元" → "66,410,000.00 元（6,641.00 万元）";
+    "9,101.68", "万元" → "9,101.68 万元"). Other units (%, 个, …) are printed as given with the unit
+    appended; text that is not a number is returned unchanged (with its unit)."""
+    text = (value_text or "").strip()
+    unit = unit or ""
+    grouped = group_thousands(text)
+    if unit == "元":
+        try:
+            wan = dec(text) / UNIT_FACTORS["万元"]
+        except ArithmeticError:
+            return f"{text} {unit}".strip()
+        return f"{grouped} 元（{group_thousands(fmt(wan, 2))} 万元）"
+    if unit in UNIT_FACTORS:
+        return f"{grouped} {unit}"
+    if not unit or text.endswith(unit):
+        return text
+    return f"{text}{unit}" if unit in ("%", "％") else f"{text} {unit}"

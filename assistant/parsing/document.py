@@ -29,6 +29,9 @@ _UNIT_LINE = re.compile(r"^\s*(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s
 _DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位|编制部门)(?:名称)?\s*[:：]\s*(?!(?:万元|元|亿元)\s*$)(.+?)\s*$")
 _NOTE_LINE = re.compile(r"^\s*(?:注|说明|备注)\s*[:：]")
 _UNIT_ANY = re.compile(r"(?:金额)?单位\s*[:：]\s*(万元|元|亿元)")
+#: a table's meta line naming both its issuer and its unit: "编制部门：X 单位：元", "编制单位：X 单位:万元"
+_META_LINE = re.compile(r"^\s*(?:编制部门|编制单位|预算单位|部门名称|单位名称|部门|单位)\s*[:：]\s*(.+?)\s+"
+                        r"(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s*$")
 _YEAR_ONLY = re.compile(r"^\s*[（(]\s*\d{4}\s*年度?\s*[)）]\s*$")
 _TERMINAL = "。！？；：!?;:"
 _HEADING_WORDS = r"(?:说明|情况|概况|职能|职责|解释|设置|构成|简介)"
@@ -136,8 +139,11 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                     break
                 mu = _UNIT_LINE.match(s)
                 md = _DEPT_LINE.match(s)
+                mm = _META_LINE.match(s)
                 if mu:
                     unit = mu.group(1)
+                elif mm:
+                    dept, unit = squeeze(mm.group(1)), mm.group(2)
                 elif md:
                     dept = squeeze(md.group(1))
                     unit_in_line = _UNIT_ANY.search(s)  # "编制部门：X 单位：元"
@@ -154,8 +160,16 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                 for k in range(i, j):
                     is_table_line[k] = True
                 k = j
+                grid_of = src.table_rows or {}
+                first_grid = grid_of.get(line_no[j] - 1)
+                if first_grid is not None and first_grid[0].has_merged_header():
+                    rt.col_paths = first_grid[0].col_paths()
                 while k < n and ("\t" in lines[k] or not lines[k].strip()):
                     if "\t" in lines[k]:
+                        g = grid_of.get(line_no[k] - 1)
+                        if g is not None and first_grid is not None and g[0] is not first_grid[0] \
+                                and not g[0].same_columns(first_grid[0]):
+                            break  # another ruled table without a title of its own
                         rt.rows.append(RawRow(line_no[k], lines[k].split("\t"), page_of[k]))
                     is_table_line[k] = True
                     k += 1
@@ -503,7 +517,7 @@ def _detect_department(title: str, tables: list[RawTable], lines: list[str]) -> 
         return max(set(names), key=names.count)
     for l in lines[:60]:
         m = _DEPT_LINE.match(l.strip())
-        if m and len(m.group(1)) <= 40:
+        if m and len(m.group(1)) <= 40 and not _UNIT_LINE.match(l.strip()):  # "单位：万元" names no unit
             return squeeze(re.split(r"\s{2,}|单位[:：]", m.group(1))[0])
     t = re.sub(r"20\d{2}\s*年度?", "", title)
     t = re.sub(r"(部门|单位)?(预算|决算)(公开)?(说明|情况说明)?.*$", "", t)
@@ -587,7 +601,7 @@ def _detect_title(lines: list[str], fallback: str) -> str:
     if len(first) > 1 and not re.search(r"20\d{2}", title) and len(first[1]) <= 30 and re.search(
             r"20\d{2}.*(预算|决算)", first[1]):
         title = f"{title} {first[1]}"
-    elif len(first) > 1 and re.search(r"20\d{2}", title) and not re.search(r"预算|决算", title) and re.fullmatch(
-            r"(?:部门|单位)?(?:预算|决算)(?:公开)?(?:说明)?", first[1]):
-        title = f"{title}{first[1]}"  # "中共…社会工作部 2024 年度" / "部门决算"
+    elif len(first) > 1 and not re.search(r"预算|决算", title) and len(first[1]) <= 30 and re.match(
+            r"^[^，。；：]*(?:预算|决算)", first[1]):
+        title = f"{title}{first[1]}"  # a cover title set on two lines: "…社会工作部 2024 年度" / "部门决算"
     return title

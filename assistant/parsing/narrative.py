@@ -133,6 +133,8 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
         num, unit = m.group("num"), m.group("unit").replace("％", "%")
         if unit == "年":
             continue  # a year or duration is part of the text, not a figure
+        if unit == "项" and sent[max(0, m.start() - 1):m.start()] in ("（", "(") and sent[m.end():m.end() + 1] in ("）", ")"):
+            continue  # a 功能分类 code "（01项）" names the item, it is not a count
         # text between the previous figure (or clause start) and this number
         before = sent[prev_end:m.start()]
         if "其中" in before and last_amount_label and not lead:

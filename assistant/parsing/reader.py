@@ -9,6 +9,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import IngestError
 
@@ -28,6 +29,8 @@ class SourceText:
     pages: list[int] | None
     encoding: str
     raw: bytes
+    #: for PDFs: 0-based line index of each emitted table row → (its ruled grid, grid row)
+    table_rows: dict[int, tuple[Any, int]] | None = None
 
 
 def read_source(path: Path) -> SourceText:
@@ -132,8 +135,8 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
     if not any(it.text.strip() or any(any(c.strip() for c in r) for r in it.rows)
                for items in page_items for it in items):
         raise IngestError(f"PDF 中没有可提取的文字（可能是扫描件）：{path.name}")
-    lines, pages = _pdf_lines(page_items)
-    return SourceText(path, lines, pages, "pdf", raw)
+    lines, pages, table_rows = _pdf_lines(page_items)
+    return SourceText(path, lines, pages, "pdf", raw, table_rows)
 
 
 @dataclass
@@ -152,6 +155,8 @@ class _Item:
     size: float = 0.0
     first_w: float = 0.0  # width of the line's first unbreakable piece (a number, a word, a 字 + 。)
     rows: list[list[str]] = field(default_factory=list)
+    grid: Any = None  # pdf_tables.Grid of a table item
+    line_gap: float = 0.0  # the page's usual gap between consecutive text lines (its line spacing)
 
 
 _WORD_CHAR = re.compile(r"[A-Za-z0-9.,%‰\-+/]")
@@ -175,17 +180,13 @@ def _first_word_width(chars: list[dict]) -> float:
 
 def _pdf_page_items(page) -> list[_Item]:
     """Text lines outside tables and tables (rows of cell texts) of one page, in reading order."""
+    from .pdf_tables import page_grids
+
     pno = page.page_number
-    tables = page.find_tables()
-    used: set[int] = set()
-    table_rows = []
-    for t in tables:
-        rows, ids = _table_rows(t, page.chars)
-        used |= ids
-        table_rows.append((t, rows))
+    grids, used = page_grids(page)
     free = page.filter(lambda obj: obj.get("object_type") != "char" or id(obj) not in used) if used else page
     raw_lines = [tl for tl in free.extract_text_lines() if tl["text"].strip()]
-    bboxes = [t.bbox for t in tables]
+    bboxes = [g.bbox for g in grids]
     xs = [tl["x0"] for tl in raw_lines] + [b[0] for b in bboxes]
     left = min(xs) if xs else 0.0
     items: list[_Item] = []
@@ -200,65 +201,24 @@ def _pdf_page_items(page) -> list[_Item]:
         items.append(_Item("text", tl["top"], tl["bottom"], tl["x0"], tl["x1"], pno, float(page.width),
                            left, text=text, size=float(size),
                            first_w=_first_word_width(tl.get("chars", []))))
-    for t, rows in table_rows:
-        rows = [r for r in rows if any(c for c in r)] or rows
-        x0, top, x1, bottom = t.bbox
-        items.append(_Item("table", top, bottom, x0, x1, pno, float(page.width), left, rows=rows))
+    gaps = [round(b.top - a.bottom) for a, b in zip(items, items[1:]) if 0 <= b.top - a.bottom <= 2.0 * a.size]
+    if gaps:
+        usual = max(set(gaps), key=gaps.count)
+        for it in items:
+            it.line_gap = float(usual)
+    for g in grids:
+        x0, top, x1, bottom = g.bbox
+        items.append(_Item("table", top, bottom, x0, x1, pno, float(page.width), left, rows=g.text_rows(), grid=g))
     items.sort(key=lambda it: (round(it.top, 1), it.x0))
     return items
-
-
-def _table_rows(table, chars: list[dict]) -> tuple[list[list[str]], set[int]]:
-    """Cell texts of a pdfplumber table, row by row (merged cells: text at the first position, ""
-    elsewhere), and the ids of the characters used.
-
-    Like ``Table.extract`` a character belongs to the cell that holds its centre, but a character
-    just outside every cell of its row (punctuation hanging over a cell border, text overflowing a
-    narrow cell) goes to the nearest cell instead of ending up as a stray text line.
-    """
-    from pdfplumber.utils import extract_text
-
-    x0, top, x1, bottom = table.bbox
-    near = [c for c in chars if c["x1"] > x0 - c.get("size", 10) and c["x0"] < x1 + c.get("size", 10)
-            and top <= (c["top"] + c["bottom"]) / 2 <= bottom]
-    used: set[int] = set()
-    out: list[list[str]] = []
-    for row in table.rows:
-        rtop, rbottom = row.bbox[1], row.bbox[3]
-        cells = list(row.cells)
-        buckets: list[list[dict]] = [[] for _ in cells]
-        for ch in near:
-            vm = (ch["top"] + ch["bottom"]) / 2
-            if not rtop <= vm < rbottom or id(ch) in used:
-                continue
-            hm = (ch["x0"] + ch["x1"]) / 2
-            best, dist = None, 0.0
-            for k, cb in enumerate(cells):
-                if cb is None:
-                    continue
-                d = 0.0 if cb[0] <= hm < cb[2] else min(abs(hm - cb[0]), abs(hm - cb[2]))
-                if best is None or d < dist:
-                    best, dist = k, d
-            if best is not None and dist <= max(ch.get("size", 0.0), 1.0):
-                buckets[best].append(ch)
-                used.add(id(ch))
-        out.append(["" if cb is None or not b else _cell_text(extract_text(b)) for cb, b in zip(cells, buckets)])
-    return out, used
-
-
-def _cell_text(cell: str | None) -> str:
-    """A cell's text on one line: lines wrapped inside the cell are joined, tabs become spaces."""
-    if not cell:
-        return ""
-    parts = [p.strip() for p in cell.replace("\t", " ").split("\n")]
-    return "".join(p for p in parts if p)
 
 
 def _continues(a: _Item, b: _Item) -> bool:
     """True if text line ``b`` continues line ``a`` wrapped by the layout: the first word of ``b``
     would not have fitted at the end of ``a`` (right margin taken as equal to the left one), ``b``
     starts at the left margin without indent, in the same font size, and (on the same page)
-    directly below ``a``."""
+    directly below ``a`` (0.8 line heights apart, or the page's usual line spacing when the page is
+    set with wide spacing and ``a`` does not end a sentence)."""
     if a.kind != "text" or b.kind != "text" or not a.size or abs(a.size - b.size) > 0.6:
         return False
     right = a.page_width - a.left
@@ -267,8 +227,15 @@ def _continues(a: _Item, b: _Item) -> bool:
     if b.x0 > b.left + 0.5 * b.size:
         return False
     if a.page == b.page and not (0 <= b.top - a.bottom <= 0.8 * a.size):
-        return False
+        # wide line spacing (the page's usual gap): the gap cannot tell a paragraph break, so a
+        # sentence end or a numbered item still starts a new line
+        wide = a.line_gap > 0.8 * a.size and 0 <= b.top - a.bottom <= min(a.line_gap + 1.0, 1.5 * a.size)
+        if not wide or a.text.rstrip()[-1:] in "。！？；：" or _ITEM_START.match(b.text):
+            return False
     return True
+
+
+_ITEM_START = re.compile(r"^\s*(?:[（(]?[一二三四五六七八九十\d]{1,3}[)）、.．])(?!\d)")
 
 
 def _join_text(a: str, b: str) -> str:
@@ -282,13 +249,18 @@ def _join_text(a: str, b: str) -> str:
 _LATIN = re.compile(r"[A-Za-z]")
 
 
-def _pdf_lines(page_items: list[list[_Item]]) -> tuple[list[str], list[int]]:
-    """Lines and page numbers: text lines (wrapped lines joined), table rows as tab-joined cells,
-    one blank line at the end of each page."""
+def _pdf_lines(page_items: list[list[_Item]]) -> tuple[list[str], list[int], dict[int, tuple[Any, int]]]:
+    """Lines, page numbers and the grid row of each table line: text lines (wrapped lines joined),
+    table rows as tab-joined cells (empty rows dropped), one blank line at the end of each page.
+
+    A table that opens a page with the same columns as the table that closed the previous page
+    continues it: its rows repeating the first table's header are dropped."""
     lines: list[str] = []
     pages: list[int] = []
+    table_rows: dict[int, tuple[Any, int]] = {}
     prev: _Item | None = None  # last item emitted (across pages)
-    head: list[list[str]] = []  # first rows of the table being continued
+    head: list[list[str]] = []  # header rows of the table being continued
+    head_grid = None
     open_text: _Item | None = None  # last text line, still open for a wrapped continuation
     open_idx = -1  # its index in lines (a page-end blank line may follow it)
     for pno, items in enumerate(page_items, start=1):
@@ -298,7 +270,7 @@ def _pdf_lines(page_items: list[list[_Item]]) -> tuple[list[str], list[int]]:
                     lines[open_idx] = _join_text(lines[open_idx], it.text)
                     # the joined line keeps the page it starts on; later joins test the new line
                     open_text = _Item("text", it.top, it.bottom, it.x0, it.x1, it.page, it.page_width,
-                                      it.left, text=lines[open_idx], size=it.size)
+                                      it.left, text=lines[open_idx], size=it.size, line_gap=it.line_gap)
                     prev = open_text
                     continue
                 lines.append(it.text)
@@ -306,20 +278,39 @@ def _pdf_lines(page_items: list[list[_Item]]) -> tuple[list[str], list[int]]:
                 open_text = prev = it
                 open_idx = len(lines) - 1
                 continue
-            rows = it.rows
-            if k == 0 and prev is not None and prev.kind == "table" and prev.page == it.page - 1 and head:
+            for caption in (it.grid.captions if it.grid is not None else []):
+                lines.append(caption)
+                pages.append(it.page)
+            opens_page = k == 0 and prev is not None and prev.kind == "table" and prev.page == it.page - 1
+            if opens_page and head_grid is not None and it.grid is not None and not it.grid.captions \
+                    and not head_grid.same_columns(it.grid):
+                wider = it.grid.remapped(head_grid)  # merged cells hide some column borders
+                if wider is not None:
+                    it = _Item("table", it.top, it.bottom, it.x0, it.x1, it.page, it.page_width, it.left,
+                               rows=wider.text_rows(), grid=wider)
+            rows = list(enumerate(it.rows))
+            continued = (opens_page and head and not (it.grid is not None and it.grid.captions)
+                         and (head_grid is None or it.grid is None or head_grid.same_columns(it.grid)))
+            if continued:
                 # a table continued from the previous page: drop its repeated header rows
                 n = 0
-                while n < min(len(head), len(rows) - 1) and rows[n] == head[n]:
+                while n < min(len(head), len(rows) - 1) and rows[n][1] == head[n]:
                     n += 1
                 rows = rows[n:]
             else:
-                head = [list(r) for r in it.rows[:6]]
-            for r in rows:
-                lines.append("\t".join(r))
+                n_head = it.grid.header_rows() if it.grid is not None else 6
+                head = [list(r) for r in it.rows[:max(1, min(n_head, 6))]]
+                head_grid = it.grid
+            blank_table = not any(c for cells in it.rows for c in cells)
+            for r, cells in rows:
+                if not blank_table and not any(c for c in cells):
+                    continue
+                if it.grid is not None:
+                    table_rows[len(lines)] = (it.grid, r)
+                lines.append("\t".join(cells))
                 pages.append(it.page)
             prev = it
             open_text = None
         lines.append("")
         pages.append(pno)
-    return lines, pages
+    return lines, pages, table_rows

@@ -49,6 +49,9 @@ class RawTable:
     page: int | None = None
     note_line: int = 0
     note_page: int | None = None
+    #: column index → header path read from a ruled PDF table's merged header cells (None: rebuild
+    #: the spans from the text layout, see :func:`build_column_paths`)
+    col_paths: dict[int, tuple[str, ...]] | None = None
 
 
 @dataclass
@@ -139,8 +142,9 @@ def parse_table(raw: RawTable) -> ParsedTable:
     if form_rows:
         facts.extend(_form_facts(raw, form_rows))
         n_rows += len(form_rows)
+    geometric = raw.col_paths if raw.col_paths and not form_rows and len(segments) == 1 else None
     for header, body in segments:
-        cols, fs = _grid_facts(raw, header, body)
+        cols, fs = _grid_facts(raw, header, body, geometric)
         columns.extend(c for c in cols if c not in columns)
         facts.extend(fs)
         n_rows += len(body)
@@ -219,15 +223,21 @@ def build_column_paths(header: list[list[str]], width: int, leaf_cols: set[int])
     return paths
 
 
-def _grid_facts(raw: RawTable, header: list[RawRow], body: list[RawRow]) -> tuple[list[tuple[str, ...]], list[CellFact]]:
+def _grid_facts(raw: RawTable, header: list[RawRow], body: list[RawRow],
+                geometric: dict[int, tuple[str, ...]] | None = None) -> tuple[list[tuple[str, ...]], list[CellFact]]:
+    """Facts of one header+body segment. ``geometric``: column paths read from a ruled table (used
+    instead of rebuilding spans from the text layout)."""
     width = max([len(r.cells) for r in header + body] or [0])
+    if geometric:
+        width = max(width, max(geometric) + 1)
     if width == 0:
         return [], []
     hcells = [r.cells for r in header]
     body = _merge_wrapped(body, hcells, width)
     bcells = _pad([r.cells for r in body], width)
     # column roles
-    first_paths = build_column_paths(hcells, width, set())
+    first_paths = ({c: geometric.get(c, ()) for c in range(width)} if geometric
+                   else build_column_paths(hcells, width, set()))
     code_cols, text_cols, value_cols = set(), set(), set()
     for c in range(width):
         path = first_paths.get(c, ())
@@ -245,8 +255,9 @@ def _grid_facts(raw: RawTable, header: list[RawRow], body: list[RawRow]) -> tupl
             text_cols.add(c)
         else:
             value_cols.add(c)
-    paths = build_column_paths(hcells, width, value_cols)
+    paths = first_paths if geometric else build_column_paths(hcells, width, value_cols)
     columns = [paths[c] for c in sorted(value_cols)]
+    records = _records(width, text_cols, code_cols, value_cols)
     top = {c: (paths[c][0] if paths[c] else "") for c in range(width)}
     kind_hint = " ".join([raw.title] + [" ".join(p) for p in paths.values()])
 
@@ -255,15 +266,20 @@ def _grid_facts(raw: RawTable, header: list[RawRow], body: list[RawRow]) -> tupl
     for ri, row in enumerate(bcells):
         line = body[ri].line
         page = body[ri].page
-        quote = _row_quote(row)
+        quote = ""  # built below, once grouping text has been carried down
         # carry down grouping text (一级/二级指标, project name) when a row leaves it empty
         row_has_code = any(row[c].strip() for c in code_cols)
+        # a total row (人员经费合计 under the last 303xx row) takes no code from the row above
+        row_is_total = any(is_total_label(row[t]) for t in text_cols if row[t].strip())
         for c in sorted(text_cols | code_cols):
+            if row_is_total and c in code_cols:
+                continue
             if row[c].strip():
                 carry[c] = row[c].strip()
             elif not row_has_code and c in carry and (c in code_cols or _first_text(text_cols) == c
                                                        or _is_group_col(c, text_cols, paths)):
                 row[c] = carry[c]
+        quote = _row_quote(row, paths, records, code_cols, value_cols, raw.unit) or _row_quote_plain(row)
         for c in sorted(value_cols):
             cell = row[c].strip()
             if not cell:
@@ -292,7 +308,7 @@ def _grid_facts(raw: RawTable, header: list[RawRow], body: list[RawRow]) -> tupl
             if value is None:
                 continue
             group_text = [t for t in sorted(text_cols) if t < c and top.get(t) == top.get(c) and top.get(c)]
-            label_cols = group_text or [t for t in sorted(text_cols) if t < c]
+            label_cols = group_text or records.get(c) or [t for t in sorted(text_cols) if t < c]
             label_col = next((t for t in label_cols if row[t].strip()), None)
             label = row[label_col].strip() if label_col is not None else ""
             qualifiers = []
@@ -317,7 +333,67 @@ def _grid_facts(raw: RawTable, header: list[RawRow], body: list[RawRow]) -> tupl
     return columns, facts
 
 
-def _row_quote(cells: list[str]) -> str:
+def _records(width: int, text_cols: set[int], code_cols: set[int], value_cols: set[int]) -> dict[int, list[int]]:
+    """For each value column, the name columns of its record. A record is a run of code/name columns
+    followed by value columns; a name column after a value column starts the next record, so that
+    column groups printed side by side (人员经费 | 公用经费 of a 基本支出决算表, 收入 | 支出 of a 收支总表)
+    are read as separate lists."""
+    out: dict[int, list[int]] = {}
+    names: list[int] = []
+    after_value = False
+    for c in range(width):
+        if c in text_cols or c in code_cols:
+            if after_value:
+                names, after_value = [], False
+            if c in text_cols:
+                names.append(c)
+        elif c in value_cols:
+            after_value = True
+            out[c] = list(names)
+    return out
+
+
+def _leaf(path: tuple[str, ...]) -> str:
+    """The column name shown in a quote: the leaf header ("预算数" under a group: "基本支出 预算数")."""
+    if not path:
+        return ""
+    leaf = squeeze(path[-1])
+    if leaf in ("预算数", "决算数", "金额", "小计", "执行数") and len(path) >= 2:
+        return f"{squeeze(path[-2])}{leaf}" if leaf == "小计" else f"{squeeze(path[-2])} {leaf}"
+    return leaf
+
+
+def _row_quote(cells: list[str], paths: dict[int, tuple[str, ...]], records: dict[int, list[int]],
+               code_cols: set[int], value_cols: set[int], unit: str) -> str:
+    """A data row as a reader would say it: "201 03 02 一般行政管理事务：合计 46,140,000.00 元（4,614.00
+    万元），基本支出 …"; side-by-side records are joined with "；". Amounts are shown by
+    :func:`~assistant.answering.compute.display_amount` in the column's unit. "" when the row has
+    no amount."""
+    from ..answering.compute import display_amount
+
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for c in sorted(value_cols):
+        if c < len(cells) and cells[c].strip() and parse_amount(cells[c].strip()) is not None:
+            groups.setdefault(tuple(records.get(c, [])), []).append(c)
+    parts = []
+    for names, cols in groups.items():
+        label = ""
+        if names:
+            first = min(names)
+            codes = [cells[k].strip() for k in sorted(code_cols) if k < first and cells[k].strip()
+                     and not any(v < first and v > k for v in value_cols)]
+            label = " ".join(codes + [cells[k].strip() for k in names if cells[k].strip()])
+        figures = []
+        for c in cols:
+            col_unit = _unit_from_path(paths.get(c, ())) or unit
+            name = _leaf(paths.get(c, ()))
+            shown = display_amount(cells[c].strip(), col_unit)
+            figures.append(f"{name} {shown}".strip())
+        parts.append((f"{label}：" if label else "") + "，".join(figures))
+    return "；".join(parts)
+
+
+def _row_quote_plain(cells: list[str]) -> str:
     """The row as text: cells joined by " | ", an empty cell between filled ones shown as "—" so the
     reader can tell the columns apart."""
     filled = [i for i, c in enumerate(cells) if c.strip()]
@@ -345,6 +421,8 @@ def _code_left_of(col: int | None, code_cols: set[int], row: list[str]) -> str:
         parts.append(row[c].strip())
         c -= 1
     parts.reverse()
+    # 款/项 are two digits; a cell printed "2" for "02" (some tables drop the zero) is padded
+    parts = [p if k == 0 or not p.isdigit() or len(p) != 1 else p.zfill(2) for k, p in enumerate(parts)]
     code = "".join(p for p in parts if p)
     # a unit code column (单位代码) standing alone between 类款项 and the name
     if not code and col - 1 in code_cols:

@@ -250,10 +250,14 @@ def render_table_evidence(view: dict, citation: Citation) -> str:
     meta = []
     if view.get("unit"):
         meta.append(f"单位：{view['unit']}")
-    if view.get("page"):
-        meta.append(f"第 {view['page']} 页")
-    if view.get("line"):
-        meta.append(f"表头在第 {view['line']} 行")
+    # the cited row's page (a table continued over pages starts on an earlier one)
+    page = citation.page or view.get("page")
+    if page:
+        meta.append(f"第 {page} 页")
+    head_page = view["page"] if view.get("page") and citation.page and view["page"] != citation.page else None
+    if view.get("line") or head_page:
+        meta.append("表头在" + (f"第 {head_page} 页" if head_page else "")
+                    + (f"第 {view['line']} 行" if view.get("line") else ""))
     if citation.line:
         meta.append(f"引用第 {citation.line} 行")
     out = ['<div class="bqa-ev bqa-ev-table">',
@@ -751,9 +755,24 @@ class ChatHandlers:
                                  f"{summary.passages} 个段落）")]
         lines += [escape_markdown(f"注意：{w}") for w in (summary.warnings or [])]
         if getattr(summary, "unaligned", 0):
-            lines.append(escape_markdown(f"注意：{summary.unaligned} 个表格数字无法确定所在列，未入库。"))
+            lines.append(escape_markdown(f"注意：{summary.unaligned} 个表格数字无法确定所在列，未入库。")
+                         + _details("查看这些单元格", getattr(summary, "unaligned_cells", [])))
+        sums = getattr(summary, "arithmetic", [])
+        if sums:
+            lines.append(escape_markdown(f"注意：{len(sums)} 处表内加总不符（文件本身的数字）。")
+                         + _details("查看明细", sums))
         self.example_questions(refresh=True)
         return True, "\n\n".join(lines), summary.doc_id
+
+
+def _details(summary: str, items: list[str]) -> str:
+    """A collapsed HTML list (shown on request) of ``items``; "" when there are none."""
+    if not items:
+        return ""
+    from html import escape
+
+    body = "".join(f"<li>{escape(x)}</li>" for x in items)
+    return f"\n<details><summary>{escape(summary)}</summary><ul>{body}</ul></details>"
 
 
 def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
@@ -770,6 +789,9 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
     import pandas as pd
 
     handlers = ChatHandlers(assistant, lock=lock)
+    from .audit import AUDIT_HINT, AuditView
+
+    auditor = AuditView(assistant, lock=handlers._lock)
     initial_choices = handlers.scope_choices()
     initial_examples = handlers.example_questions()
 
@@ -936,6 +958,32 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
                     export = gr.Button("导出反馈 CSV")
                     export_file = gr.File(label="反馈 CSV", visible=False, interactive=False,
                                           elem_id="bqa-export-file")
+
+        with gr.Accordion("文件审核", open=False, elem_id="bqa-audit"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=300):
+                    with gr.Row(equal_height=False):
+                        audit_doc = gr.Dropdown(choices=initial_choices, label="文件", scale=4,
+                                                elem_id="bqa-audit-doc")
+                        audit_run = gr.Button("审核", variant="primary", scale=1, min_width=80)
+                    audit_summary = gr.HTML(f'<div class="bqa-ev-note">{_esc(AUDIT_HINT)}</div>',
+                                            css_template=EVIDENCE_CSS, max_height=520, elem_id="bqa-audit-summary")
+                with gr.Column(scale=2, min_width=300):
+                    audit_pick = gr.Radio(choices=[], label="问题", info="选择一条，查看它引用的表格或原文。",
+                                          elem_id="bqa-audit-findings")
+                    audit_evidence = gr.HTML("", css_template=EVIDENCE_CSS, max_height=640,
+                                             elem_id="bqa-audit-evidence")
+
+        def on_audit(doc_id):
+            summary, choices = auditor.run(doc_id)
+            return summary, gr.update(choices=choices, value=None), ""
+
+        audit_run.click(on_audit, inputs=[audit_doc], outputs=[audit_summary, audit_pick, audit_evidence],
+                        concurrency_id="ask", concurrency_limit=1, api_visibility="private")
+        audit_pick.input(auditor.evidence, inputs=[audit_doc, audit_pick], outputs=[audit_evidence],
+                         api_visibility="private")
+        audit_doc.focus(lambda: gr.update(choices=handlers.scope_choices()), inputs=None, outputs=[audit_doc],
+                        queue=False, api_visibility="private")  # documents uploaded since the page opened
 
         extras = [sources, evidence, chart, copy_text]
         ask_events = []
