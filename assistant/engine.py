@@ -301,12 +301,16 @@ class Assistant:
         reg = TurnCitations()
         parts: list[AnswerPart] = []
         previous: list[AnswerPart] = []
+        previous_sub = ""
         for sub in split_questions(text):
             answered = self._answer_sub(sub, docs, ctx, reg, catalog)
             if _SAME_ASKED.search(sub) and previous:
                 _compare_with_previous(previous, answered)
+            elif previous and _BUDGET_OF_SPENT.search(sub) and _SPENT.search(previous_sub):
+                # "…花了多少？全年预算是多少？": the share of the budget that was spent, too
+                _compare_with_previous(previous, answered, rate=True)
             parts.extend(answered)
-            previous = answered
+            previous, previous_sub = answered, sub
         if len(parts) > 1 and all(p.kind == "out_of_scope" for p in parts):
             parts = parts[:1]  # one note is enough when nothing in the turn is about a budget
         return Answer.combine(raw, parts)
@@ -418,6 +422,8 @@ class Assistant:
         subject = expanded
         item_text = strip_filler(_without_ops(expanded))
         mentions = find_metric(item_text) is not None or any(_mentions(catalog.labels(d), item_text) for d in ids)
+        if ctx.get("subject") and _MEASURE_ONLY_ITEM.match(item_text):
+            mentions = False  # "全年预算是多少" after "行政运行花了多少": the same item's other measure
         if not mentions and ctx.get("subject") and _continues(sub, intent):
             subject = ctx["subject"] + " " + expanded
             intent.follow_up = True
@@ -450,13 +456,22 @@ class Assistant:
 _ASKS_ABOUT_FIGURES = re.compile(r"多少|几|哪|为什么|原因|\d{4}\s*年|去年|上年|今年|占|比例|比重|变化|增减")
 
 
+#: an item text that names only a measure (全年预算, 年初预算数, 决算), no item of its own
+_MEASURE_ONLY_ITEM = re.compile(r"^(?:全年|年初|调整后?的?|当年|本年)?(?:预算|决算|执行)(?:数)?$")
+
 #: "…和三公经费里的公务接待费一样吗": the question compares its figure with the previous question's
 _SAME_ASKED = re.compile(r"(?:一样|相同|一致|相等)(?:吗|么|不|否)|是否(?:一样|相同|一致|相等)|是不是(?:一样|同一)")
 
 
-def _compare_with_previous(previous: list[AnswerPart], answered: list[AnswerPart]) -> None:
+#: a question for a budget figure only (全年预算是多少), and one for what was spent (花了多少, 决算数)
+_BUDGET_OF_SPENT = re.compile(r"^(?:那|其)?(?:全年|年初|调整后?的?)?预算(?:数)?(?:是|为|有)?(?:多少|几)")
+_SPENT = re.compile(r"花了|花费|实际|决算|支出了|用了")
+
+
+def _compare_with_previous(previous: list[AnswerPart], answered: list[AnswerPart], rate: bool = False) -> None:
     """Append to each answered part whether its figure equals the previous question's figure of the
-    same document (amounts compared in one unit, the conversion shown)."""
+    same document (amounts compared in one unit, the conversion shown); with ``rate``, the previous
+    figure (spent) as a share of this one (the budget) instead."""
     from .answering import compute
 
     def figure(p: AnswerPart):
@@ -475,6 +490,12 @@ def _compare_with_previous(previous: list[AnswerPart], answered: list[AnswerPart
             continue
         (a, av), (b, bv) = before[now[0].doc_id], now
         bv_in_a = compute.convert(bv, b.unit, a.unit)
+        if rate:
+            if bv_in_a:
+                pct = compute.fmt(compute.share(av, bv_in_a), 2)
+                p.answer += f"完成预算的 {pct}%（{a.value} ÷ {b.value} × 100% = {pct}%）。"
+                p.formula = p.formula or f"{a.value} ÷ {b.value} × 100% = {pct}%"
+            continue
         shown = f"{b.value} {b.unit}" + (f"（= {compute.fmt(bv_in_a, 2)} {a.unit}）" if b.unit != a.unit else "")
         if bv_in_a == av:
             p.answer += f"两者一样：{a.label} {a.value} {a.unit}，{b.label} {shown}。"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -62,7 +62,7 @@ _REASON = re.compile(r"主要(?:原因)?(?:是|为|：|:)+\s*([^。]+)")
 
 #: words asking for a completion rate ("预算完成率", "执行了百分之几", "完成全年预算的比例")
 _COMPLETION_WORDS = re.compile(r"(?:预算)?(?:完成|执行)(?:率|比例|进度)|(?:完成|执行)(?:了)?(?:年初|全年)?预算(?:的|数的)?"
-                               r"(?:比例|百分之几|百分比|多少)?|预算(?:完成|执行)(?:率|比例)?|百分之几")
+                               r"(?:比例|百分之几|百分比|多少)?|预算(?:完成|执行)(?:率|比例)?|(?:完成|执行)?了?百分之几?")
 
 #: a word naming a measure (预算数, 决算, 年初预算 …) in the item text itself
 _MEASURE_WORD = re.compile(r"预算|决算|执行数|实际")
@@ -945,13 +945,21 @@ class DocumentAnswerer:
             marks, cites, refs = self._refs(it, reg)
             context["subject"] = subject
             return AnswerPart(intent.text, f"{it.label} {it.value_text}{marks}。", "ratio", refs, cites)
-        final = self.items(subject + "决算", intent, roles=("amount",))
-        budget = self.items(subject + "年初预算", intent, roles=("amount",))
-        if not final or not budget or final[0].value == budget[0].value and final[0].facts == budget[0].facts:
+        core = re.sub(r"(?:的)?(?:全年|年初|调整)?预算(?:数)?|决算(?:数)?|[了的]", "", subject) or subject
+        pair = None
+        for narrow in (intent, replace(intent, codes=[])):  # a code finds the row; its budget may be in a sentence
+            final = self.items(core + "支出决算", narrow, roles=("amount",)) or self.items(core + "决算", narrow, roles=("amount",))
+            for word in ("全年预算", "年初预算", "预算数"):
+                budget = self.items(core + word, narrow, roles=("amount",))
+                if final and budget and budget[0].value != 0 and budget[0].facts != final[0].facts \
+                        and final[0].unit == budget[0].unit and self._confident(core, budget[0], narrow):
+                    pair = (final[0], budget[0])
+                    break
+            if pair:
+                break
+        if pair is None:
             return None
-        f, b = final[0], budget[0]
-        if b.value == 0 or f.unit != b.unit:
-            return None
+        f, b = pair
         pct = compute.fmt(compute.share(f.value, b.value), 2)
         fm, fc, fr = self._refs(f, reg, 2)
         bm, bc, br = self._refs(b, reg, 2)

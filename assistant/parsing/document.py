@@ -52,6 +52,8 @@ class ParsedDocument:
     warnings: list[str] = field(default_factory=list)
     #: (table title, spaced.Unaligned) for cells whose column could not be determined
     unaligned: list = field(default_factory=list)
+    #: while parsing: the item a figure-less line just named, for the next paragraph's figures
+    pending_item: str = ""
 
 
 def doc_id_for(path: Path) -> str:
@@ -559,7 +561,12 @@ def _add_paragraph(parsed: ParsedDocument, text: str, section: list[str], line: 
                                        term=term, page=page))
         return
     parsed.passages.append(Passage(pid, doc.doc_id, "narrative", tuple(section), text, line, page=page))
-    for k, fig in enumerate(extract_figures(text, doc.department, doc.year)):
+    figures = extract_figures(text, doc.department, doc.year, parsed.pending_item)
+    # a line naming a classification item and no figure ("1、一般公共服务支出（类）…行政运行（项）。")
+    # gives its item to the figures of the next paragraph
+    named = re.sub(r"^\s*\d{1,2}\s*[、.．]\s*|[。：:]\s*$", "", text)
+    parsed.pending_item = norm_label(named) if not figures and len(named) <= 60 and re.search(r"（项）|（款）|（类）", named) else ""
+    for k, fig in enumerate(figures):
         if not fig.label:
             continue
         parsed.facts.append(Fact(

@@ -46,11 +46,14 @@ def split_sentences(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def extract_figures(paragraph: str, department: str = "", doc_year: int | None = None) -> list[NarrativeFigure]:
-    """Every figure with a unit in a paragraph, with its label and role (see module docstring)."""
+def extract_figures(paragraph: str, department: str = "", doc_year: int | None = None,
+                    item: str = "") -> list[NarrativeFigure]:
+    """Every figure with a unit in a paragraph, with its label and role (see module docstring).
+
+    ``item`` is the item a preceding line named without a figure ("1、一般公共服务支出（类）…行政
+    运行（项）。"): figures of this paragraph labelled only by a measure belong to it."""
     out: list[NarrativeFigure] = []
     prev_amount = ""
-    item = ""
     for sent in split_sentences(paragraph):
         # "…为 1990.50 万元。其中：基本支出…" — the list refers to the previous sentence's amount
         lead = prev_amount if re.match(r"^\s*其中", sent) else ""
@@ -59,7 +62,7 @@ def extract_figures(paragraph: str, department: str = "", doc_year: int | None =
         # 比2023年预算执行数减少12.60%": figures labelled only by a measure belong to the paragraph's item
         if item:
             stem = re.sub(r"(?:预算|决算)数?$", "", item)
-            figs = [replace(f, label=stem + f.label) if _MEASURE_ONLY.match(f.label) else f for f in figs]
+            figs = [replace(f, label=stem + f.label) if f.label and _MEASURE_ONLY.match(f.label) else f for f in figs]
         item = item or next((f.label for f in figs if f.role == "amount" and not _MEASURE_ONLY.match(f.label)), "")
         out.extend(figs)
         amounts = [f.label for f in figs if f.role == "amount"]
@@ -68,12 +71,13 @@ def extract_figures(paragraph: str, department: str = "", doc_year: int | None =
 
 
 #: a label that names only a measure or a verb, no item (当年预算执行数, 预算安排, 执行数)
-_MEASURE_ONLY = re.compile(r"^(?:当年|本年|全年)?(?:预算|决算)?(?:执行数|安排|预算数?|决算数?|执行)$")
+_MEASURE_ONLY = re.compile(r"^(?:当年|本年|全年|年初)?(?:支出|收入)?(?:预算|决算)?"
+                           r"(?:执行数|安排|预算数?|决算数?|执行|完成预算比例)?$")
 
 #: a clause that continues the previous item ("…6个，涉及资金…", "…，用于…")
 _LINKED = re.compile(r"^(?:涉及|对应|所需|需要)")
 _LEAD_VERB = re.compile(r"^(?:共|总共|合计)?(?:设置|设立|安排|开展|实施|有)")
-_GENERIC_LABEL = re.compile(r"^(?:当年)?(?:支出|收入)?(?:年初)?(?:预算数?|决算数?|执行数|调整预算数?)$")
+_GENERIC_LABEL = re.compile(r"^(?:当年)?(?:支出|收入)?(?:年初|全年)?(?:预算数?|决算数?|执行数|调整预算数?)$")
 _GENERIC_TAIL = re.compile(r"(?:支出|收入)?(?:年初)?(?:预算数?|决算数?|执行数|安排)$")
 
 
@@ -81,6 +85,7 @@ def _stem(label: str) -> str:
     """The item a label names without its trailing 预算/决算 words (三公经费财政拨款支出年初预算 →
     三公经费财政拨款)."""
     t = _GENERIC_TAIL.sub("", label)
+    t = re.sub(r"^(?:全年|年初|当年|本年|调整)$", "", t)  # 全年预算 names a measure, not an item
     return t if len(t) >= 2 else ""
 
 
@@ -103,7 +108,7 @@ def _clean_label(raw: str, department: str) -> str:
             t = re.sub(r"^\s*[（(][^）)]*[）)]", "", t)  # the department's own qualifier: （含…事业单位）
     t = re.sub(r"(?:比|较|与|同|和)\s*(?:\d{4}\s*年度?|上年度?|去年|上一年)(?:相比|同期)?", "", t)
     t = re.sub(r"\d{4}\s*年(?:度)?(?:期末|年末|年初)?", "", t)
-    t = re.sub(r"^(?:[其另]中|包括|[我本该](?:单位|部门|局|委|办)|全年|共计|合计)", "", t.strip())
+    t = re.sub(r"^(?:[其另]中|包括|[我本该](?:单位|部门|局|委|办)|全年(?!预算)|共计|合计)", "", t.strip())
     t = strip_ordinal(t)
     # a heading glued before the sentence (web pages): "…支出决算情况三公经费…支出" → "三公经费…支出"
     parts = re.split(r"(?<=情况|说明|概况)(?=[^，。]{4,}$)", t)
@@ -159,7 +164,7 @@ def _sentence_figures(sent: str, department: str, doc_year: int | None,
                 label = last_change_label or last_amount_label or _clean_label(clause[:verb.start()], department)
                 figs.append(NarrativeFigure(norm_label(label), sign * value, num + "%", "%", "change_pct",
                                             sent, base_year=base_year))
-            elif re.search(r"完成(?:年初)?预算(?:数)?的?\s*$|预算完成率\s*$|执行率\s*$", clause):
+            elif re.search(r"完成(?:年初|全年)?预算(?:数)?的?\s*$|预算完成率\s*$|执行率\s*$", clause):
                 figs.append(NarrativeFigure(norm_label((subject or last_amount_label) + "完成预算比例"), value,
                                             num + "%", "%", "rate", sent))
             else:

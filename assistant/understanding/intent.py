@@ -162,7 +162,8 @@ def parse_intent(text: str) -> Intent:
         op = "list"
     elif re.search(r"(下降|增长|减少|增加|上升|降低)了?(百分之几|多少%|几%|百分之多少|多少个百分点)", t):
         op = "change"
-    elif re.search(r"完成率|执行率|完成(?:了)?(?:年初)?预算|预算完成|执行(?:了)?(?:年初)?预算", t):
+    elif re.search(r"完成率|执行率|完成(?:了)?(?:年初|全年)?预算|预算完成|执行(?:了)?(?:年初|全年)?预算|预算执行|"
+                   r"(?:完成|执行)了?(?:百分之几|多少%|几成)", t):
         op = "completion"
     elif re.search(r"占比|比例|比重|百分比|百分之|占.{0,20}(多少|几)|占.{0,12}%|share|percent", t):
         op = "share"
