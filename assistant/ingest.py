@@ -15,6 +15,7 @@ from .config import Settings
 from .errors import IngestError
 from .index import Generations
 from .parsing.document import ParsedDocument, doc_id_for, parse_file
+from .parsing.ocr import reporting_to
 from .parsing.reader import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class IngestReport:
 
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand folders to their .txt/.pdf files (sorted, recursively). Raises IngestError if a path
+    """Expand folders to their .txt/.pdf/image files (sorted, recursively). Raises IngestError if a path
     does not exist or nothing is found."""
     files: list[Path] = []
     for p in paths:
@@ -55,7 +56,7 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
         else:
             raise IngestError(f"找不到路径：{p}")
     if not files:
-        raise IngestError("没有找到可入库的文档（.txt 或 .pdf）")
+        raise IngestError("没有找到可入库的文档（.txt、.pdf 或图片）")
     return files
 
 
@@ -93,7 +94,8 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
 
     def parse(i: int, f: Path) -> ParsedDocument:
         say(f"[{i}/{len(files)}] 解析 {f.name}")
-        return parse_file(f, ids[f])
+        with reporting_to(say):  # one line per page read by OCR (a few seconds each)
+            return parse_file(f, ids[f])
 
     ahead = [parse(i, f) for i, f in enumerate(files, start=1)] if len(files) <= PARSE_AHEAD else None
     gens = Generations(settings)

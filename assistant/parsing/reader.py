@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 
 #: Largest source file accepted (bytes). Disclosures are well under 5 MB of text.
 MAX_FILE_BYTES = 20 * 1024 * 1024
-SUPPORTED_SUFFIXES = (".txt", ".pdf")
+#: image files are read by OCR (:mod:`.scanned`)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+SUPPORTED_SUFFIXES = (".txt", ".pdf") + IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,12 @@ class SourceText:
     pages: list[int] | None
     encoding: str
     raw: bytes
+    #: pages whose text (or part of it) was read by OCR from images
+    ocr_pages: frozenset[int] = frozenset()
 
 
 def read_source(path: Path) -> SourceText:
-    """Read a .txt (UTF-8, GBK/GB18030 detected) or .pdf file.
+    """Read a .txt (UTF-8, GBK/GB18030 detected), .pdf or image (.png/.jpg/.jpeg/.gif, by OCR) file.
 
     Raises IngestError: missing, unsupported type, empty, too large, binary or undecodable text.
     """
@@ -40,7 +44,7 @@ def read_source(path: Path) -> SourceText:
         raise IngestError(f"找不到文件：{path}")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise IngestError(f"不支持的文件类型 {suffix or '(无扩展名)'}：{path.name}（支持 .txt、.pdf）")
+        raise IngestError(f"不支持的文件类型 {suffix or '(无扩展名)'}：{path.name}（支持 .txt、.pdf、.png、.jpg、.gif）")
     size = path.stat().st_size
     if size == 0:
         raise IngestError(f"文件为空：{path.name}")
@@ -49,6 +53,8 @@ def read_source(path: Path) -> SourceText:
     raw = path.read_bytes()
     if suffix == ".pdf":
         return _read_pdf(path, raw)
+    if suffix in IMAGE_SUFFIXES:
+        return _read_image(path, raw)
     text, encoding = decode_text(raw, path.name)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not any(line.strip() for line in lines):
@@ -120,10 +126,16 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
         log.info("PDF %s: header or %%%%EOF marker missing (truncated?)", path.name)
         raise IngestError(broken)
     page_items: list[list[_Item]] = []
+    ocr_pages: set[int] = set()
     try:
         with pdfplumber.open(io.BytesIO(raw)) as pdf:
             for page in pdf.pages:
-                page_items.append(_pdf_page_items(page))
+                items = _pdf_page_items(page)
+                ocr_items = _ocr_page_items(page, raw, len(pdf.pages))  # text shown only as images
+                if ocr_items:
+                    ocr_pages.add(page.page_number)
+                    items = sorted(items + ocr_items, key=lambda it: (round(it.top, 1), it.x0))
+                page_items.append(items)
     except IngestError:
         raise
     except Exception as exc:  # pdfminer raises many types for broken/encrypted files
@@ -133,7 +145,51 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
                for items in page_items for it in items):
         raise IngestError(f"PDF 中没有可提取的文字（可能是扫描件）：{path.name}")
     lines, pages = _pdf_lines(page_items)
-    return SourceText(path, lines, pages, "pdf", raw)
+    return SourceText(path, lines, pages, "pdf", raw, frozenset(ocr_pages))
+
+
+def _ocr_page_items(page, raw: bytes, n_pages: int) -> list[_Item]:
+    """Items read by OCR from the page's images that have no text layer ([] when there are none)."""
+    from .scanned import image_regions, ocr_pdf_regions
+    from .ocr import report
+    import time
+
+    regions = image_regions(page)
+    if not regions:
+        return []
+    t0 = time.monotonic()
+    blocks = ocr_pdf_regions(raw, page.page_number - 1, regions)
+    report(f"图像识别 第{page.page_number}/{n_pages}页：{len(blocks)} 行/表，{time.monotonic() - t0:.1f} 秒")
+    return _block_items(blocks, page.page_number, float(page.width))
+
+
+def _block_items(blocks, pno: int, page_width: float) -> list[_Item]:
+    """Reader items of OCR blocks (:class:`.image_tables.Block`, in points). Text lines of one page
+    share the body text size (OCR box heights vary by glyph), so wrapped lines can be joined."""
+    if not blocks:
+        return []
+    left = min(b.x0 for b in blocks)
+    sizes = sorted(b.size for b in blocks if b.kind == "text") or [0.0]
+    body = sizes[len(sizes) // 2]
+    items = []
+    for b in blocks:
+        size = body if b.size <= 1.25 * body else b.size
+        first_w = (b.x1 - b.x0) / max(len(b.text.replace(" ", "")), 1)
+        items.append(_Item(b.kind, b.y0, b.y1, b.x0, b.x1, pno, page_width, left, text=b.text,
+                           size=size, first_w=first_w, rows=b.rows))
+    return items
+
+
+def _read_image(path: Path, raw: bytes) -> SourceText:
+    """An image file read by OCR: one page per frame, lines as for a PDF page."""
+    from .scanned import read_image_pages
+
+    page_items = [_block_items(blocks, k, width) for k, (blocks, width, _h) in
+                  enumerate(read_image_pages(raw, path.name), start=1)]
+    if not any(page_items):
+        raise IngestError(f"图片中没有识别到文字：{path.name}")
+    lines, pages = _pdf_lines(page_items)
+    return SourceText(path, lines, pages, "image", raw, frozenset(range(1, len(page_items) + 1)))
 
 
 @dataclass

@@ -1,0 +1,121 @@
+"""Where a PDF shows text only as pictures (scanned pages, tables pasted as images), and image files
+(.png/.jpg/.gif) as documents: render, OCR (:mod:`.ocr`) and rebuild lines and tables
+(:mod:`.image_tables`).
+
+A PDF page region is read by OCR when an embedded image covers at least :data:`MIN_IMAGE_SHARE` of
+the page and the text layer has fewer than :data:`MAX_CHARS_OVER_IMAGE` characters over it (a scan
+with an OCR text layer of its own is read from that layer). The page is rendered with pypdfium2 at
+``BUDGET_QA_OCR_DPI`` (default 200: the smallest resolution at which every digit of our test tables
+read correctly, see README) and the image's region cropped; blocks come back in PDF points.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import replace
+
+from ..errors import IngestError
+from .image_tables import Block, read_image
+from .ocr import get_engine, report
+
+log = logging.getLogger(__name__)
+
+#: an image covering at least this share of the page may hold text to OCR
+MIN_IMAGE_SHARE = 0.05
+#: an image with at least this many text-layer characters over it is already searchable
+MAX_CHARS_OVER_IMAGE = 10
+#: image file types read as documents
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+#: resolution assumed for an image file that states none (dots per inch)
+DEFAULT_IMAGE_DPI = 150
+
+
+def ocr_dpi() -> int:
+    """Rendering resolution for OCR (``BUDGET_QA_OCR_DPI``, 100–600)."""
+    from ..config import Settings
+
+    return Settings.from_env().ocr_dpi
+
+
+def image_regions(page) -> list[tuple[float, float, float, float]]:
+    """(x0, top, x1, bottom) in PDF points of the regions of a pdfplumber page to read by OCR:
+    large embedded images without a text layer over them, overlapping ones merged."""
+    area = float(page.width) * float(page.height)
+    regions: list[list[float]] = []
+    for im in page.images:
+        x0, top, x1, bottom = (max(float(im["x0"]), 0.0), max(float(im["top"]), 0.0),
+                               min(float(im["x1"]), float(page.width)), min(float(im["bottom"]), float(page.height)))
+        if x1 <= x0 or bottom <= top or (x1 - x0) * (bottom - top) < MIN_IMAGE_SHARE * area:
+            continue
+        over = sum(1 for c in page.chars if c.get("text", "").strip()
+                   and x0 <= (c["x0"] + c["x1"]) / 2 <= x1 and top <= (c["top"] + c["bottom"]) / 2 <= bottom)
+        if over >= MAX_CHARS_OVER_IMAGE:
+            continue
+        regions.append([x0, top, x1, bottom])
+    merged: list[list[float]] = []
+    for r in sorted(regions, key=lambda r: (r[1], r[0])):
+        for m in merged:
+            if r[0] <= m[2] and m[0] <= r[2] and r[1] <= m[3] and m[1] <= r[3]:
+                m[:] = [min(m[0], r[0]), min(m[1], r[1]), max(m[2], r[2]), max(m[3], r[3])]
+                break
+        else:
+            merged.append(r)
+    return [tuple(m) for m in merged]
+
+
+def ocr_pdf_regions(raw: bytes, page_index: int, regions, dpi: int | None = None) -> list[Block]:
+    """Blocks (coordinates in PDF points, top-down) read by OCR from ``regions`` of one page of the
+    PDF ``raw`` (0-based ``page_index``). Raises IngestError when the page cannot be rendered."""
+    import pypdfium2 as pdfium
+
+    dpi = dpi or ocr_dpi()
+    scale = dpi / 72.0
+    try:
+        doc = pdfium.PdfDocument(raw)
+        try:
+            image = doc[page_index].render(scale=scale, grayscale=True).to_numpy()
+        finally:
+            doc.close()
+    except Exception as exc:  # pdfium raises PdfiumError and others for broken pages
+        raise IngestError(f"无法渲染第{page_index + 1}页以进行图像识别：{exc}") from exc
+    if image.ndim == 3:
+        image = image[:, :, 0]
+    engine = get_engine()
+    out: list[Block] = []
+    for x0, top, x1, bottom in regions:
+        px0, py0 = int(x0 * scale), int(top * scale)
+        crop = image[py0:int(bottom * scale) + 1, px0:int(x1 * scale) + 1]
+        for b in read_image(crop, engine):
+            out.append(replace(b, x0=(b.x0 + px0) / scale, y0=(b.y0 + py0) / scale, x1=(b.x1 + px0) / scale,
+                               y1=(b.y1 + py0) / scale, size=b.size / scale))
+    return out
+
+
+def read_image_pages(raw: bytes, name: str) -> list[tuple[list[Block], float, float]]:
+    """Each frame of an image file (one for PNG/JPEG, every frame of a GIF) read by OCR:
+    (blocks in points, page width, page height), points from the file's stated resolution or
+    :data:`DEFAULT_IMAGE_DPI`. Raises IngestError for a file that is not a readable image."""
+    import numpy as np
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        im = Image.open(io.BytesIO(raw))
+        im.load()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise IngestError(f"无法读取图片（文件损坏或格式不支持）：{name}") from exc
+    dpi = im.info.get("dpi", (DEFAULT_IMAGE_DPI,))[0] or DEFAULT_IMAGE_DPI
+    scale = float(dpi) / 72.0 if float(dpi) >= 50 else DEFAULT_IMAGE_DPI / 72.0
+    frames = [f.convert("L") for f in ImageSequence.Iterator(im)]
+    engine = get_engine()
+    pages = []
+    for k, frame in enumerate(frames, start=1):
+        t0 = time.monotonic()
+        gray = np.asarray(frame)
+        if gray.shape[0] < 8 or gray.shape[1] < 8:
+            continue
+        blocks = [replace(b, x0=b.x0 / scale, y0=b.y0 / scale, x1=b.x1 / scale, y1=b.y1 / scale,
+                          size=b.size / scale) for b in read_image(gray, engine)]
+        report(f"图像识别 {name} 第{k}/{len(frames)}页：{len(blocks)} 行/表，{time.monotonic() - t0:.1f} 秒")
+        pages.append((blocks, gray.shape[1] / scale, gray.shape[0] / scale))
+    return pages
