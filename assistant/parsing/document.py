@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 _PAGE_MARK = re.compile(r"^\s*=+\s*第\s*(\d+)\s*页\s*=+\s*$")
 _TITLE_RE = re.compile(r"表(?:[（(]续[)）])?$")
 _UNIT_LINE = re.compile(r"^\s*(?:金额)?单位\s*[:：]\s*(万元|元|亿元)\s*$")
-_DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位)(?:名称)?\s*[:：]\s*(.+?)\s*$")
+_DEPT_LINE = re.compile(r"^\s*(?:部门|单位|预算单位|编制单位|编制部门)(?:名称)?\s*[:：]\s*(.+?)\s*$")
 _NOTE_LINE = re.compile(r"^\s*(?:注|说明|备注)\s*[:：]")
 _UNIT_ANY = re.compile(r"(?:金额)?单位\s*[:：]\s*(万元|元|亿元)")
 _YEAR_ONLY = re.compile(r"^\s*[（(]\s*\d{4}\s*年度?\s*[)）]\s*$")
@@ -145,7 +145,11 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
                 if mu:
                     unit = mu.group(1)
                 elif md:
-                    dept = squeeze(md.group(1))
+                    # "编制部门：X 单位：万元" (department and unit on one line, as 上海 tables print them)
+                    name, mu2 = md.group(1), _UNIT_ANY.search(md.group(1))
+                    if mu2:
+                        unit, name = mu2.group(1), name[:mu2.start()]
+                    dept = squeeze(name)
                 elif _YEAR_ONLY.match(s):
                     pass
                 else:
