@@ -16,7 +16,7 @@ from .errors import IngestError
 from .index import Generations
 from .parsing.document import ParsedDocument, doc_id_for, parse_file
 from .parsing.ocr import reporting_to
-from .parsing.reader import SUPPORTED_SUFFIXES
+from .parsing.reader import SUPPORTED_SUFFIXES, companion_images
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,9 @@ class IngestReport:
 
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand folders to their .txt/.pdf/image files (sorted, recursively). Raises IngestError if a path
-    does not exist or nothing is found."""
+    """Expand folders to their .txt/.pdf/image files (sorted, recursively); the pictures of a web page
+    saved as text (see :func:`~assistant.parsing.reader.companion_images`) are left to that page.
+    Raises IngestError if a path does not exist or nothing is found."""
     files: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -55,6 +56,9 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
             files.append(p)
         else:
             raise IngestError(f"找不到路径：{p}")
+    # a web page's pictures (X_files/…, X_1.png) are read with its text, not as documents of their own
+    companions = {c.resolve() for f in files if f.suffix.lower() == ".txt" for c in companion_images(f)}
+    files = [f for f in files if f.resolve() not in companions]
     if not files:
         raise IngestError("没有找到可入库的文档（.txt、.pdf 或图片）")
     return files

@@ -25,9 +25,10 @@ from .parsing.document import ParsedDocument
 log = logging.getLogger(__name__)
 
 
-def check_ocr_figures(parsed: ParsedDocument) -> list[int]:
+def check_ocr_figures(parsed: ParsedDocument) -> list[str]:
     """Mark OCR'd figures that fail the document's arithmetic as not exact (in place) and add one
-    warning per such page. Returns the sorted page numbers whose OCR cannot be trusted."""
+    warning per such page. Returns the places whose OCR cannot be trusted, in finding order:
+    "第3页" for a PDF page or image file page, "第120行处的图片" for a figure in a web page's picture."""
     ocr_facts = [f for f in parsed.facts if f.ocr]
     if not ocr_facts:
         return []
@@ -36,7 +37,7 @@ def check_ocr_figures(parsed: ParsedDocument) -> list[int]:
         by_cite.setdefault((f.line, f.page), []).append(f)
     untrusted_tables: set[str] = set()
     untrusted_facts: set[str] = set()
-    page_reasons: dict[int, list[str]] = {}
+    page_reasons: dict[str, list[str]] = {}
     for finding in check_document(parsed):
         if finding.kind not in ("total_mismatch", "cross_table_mismatch", "table_narrative_mismatch"):
             continue
@@ -47,7 +48,9 @@ def check_ocr_figures(parsed: ParsedDocument) -> list[int]:
             if finding.kind == "total_mismatch":
                 untrusted_tables.update(f.table_id for f in hits if f.table_id)
             untrusted_facts.update(f.fact_id for f in hits)
-            reasons = page_reasons.setdefault(page or 0, [])
+            # a web page's picture has no page: it is named by the source line of the figure
+            where = f"第{page}页" if page else f"第{min(f.line for f in hits)}行处的图片"
+            reasons = page_reasons.setdefault(where, [])
             if finding.message not in reasons:
                 reasons.append(finding.message)
     if not page_reasons:
@@ -55,10 +58,8 @@ def check_ocr_figures(parsed: ParsedDocument) -> list[int]:
     parsed.facts = [replace(f, exact=False) if f.ocr and (f.fact_id in untrusted_facts
                                                           or f.table_id in untrusted_tables) else f
                     for f in parsed.facts]
-    for page in sorted(page_reasons):
-        where = f"第{page}页" if page else "图片"
-        msg = (f"{where}（图像识别）的数字未通过核对，不作为精确数字回答："
-               + "；".join(page_reasons[page]))
+    for where, reasons in page_reasons.items():
+        msg = f"{where}（图像识别）的数字未通过核对，不作为精确数字回答：" + "；".join(reasons)
         parsed.warnings.append(msg)
         log.warning("%s: %s", parsed.document.doc_id, msg)
-    return sorted(page_reasons)
+    return list(page_reasons)

@@ -246,3 +246,31 @@ def test_fact_store_keeps_ocr_flags_and_upgrades_old_files(tmp_path):
         Fact("b:2", "b", "table", "小计", 1.0, "1.00", "万元", 5, "q", page=2, ocr=True)], [])
     assert [(f.fact_id, f.ocr, f.exact) for f in store.facts(["b"])] == [("b:1", True, False), ("b:2", True, True)]
     store.close()
+
+
+def test_web_page_pictures_read_with_the_page(tmp_path):
+    """A web page saved as text whose tables were pictures (X.txt + X_files/…): the pictures' tables
+    become facts of the page's document, marked as OCR'd; the pictures are not documents of their own."""
+    import pypdfium2 as pdfium
+
+    from assistant.ingest import collect_files
+    from assistant.parsing.document import parse_file
+
+    page = tmp_path / "wanli_2025.txt"
+    page.write_text("上海市普陀区人民政府万里街道办事处2025年部门预算\n"
+                    "一、“三公”经费预算情况说明\n2025年“三公”经费预算为37.91万元，比2024年预算减少10万元。\n",
+                    encoding="utf-8")
+    (tmp_path / "wanli_2025_files").mkdir()
+    img = _render(pdfium.PdfDocument(str(SOURCE))[PAGES[2] - 1], 150)
+    img.save(tmp_path / "wanli_2025_files" / "sangong.gif")
+    (tmp_path / "notes.txt").write_text("无关文件\n", encoding="utf-8")
+
+    assert collect_files([tmp_path]) == [tmp_path / "notes.txt", page]
+    doc = parse_file(page, "wanli")
+    table = [f for f in doc.facts if f.source == "table"]
+    assert [f.value_text for f in table] == SANGONG_VALUES
+    assert [f.col_path for f in table] == SANGONG_COLUMNS
+    assert all(f.ocr and f.exact and f.page is None for f in table)
+    assert table[0].locator == "2025年部门“三公”经费和机关运行经费预算表 · 三公经费预算数 > 合计（图像识别）"
+    sentence = [f for f in doc.facts if f.source == "narrative"]
+    assert sentence and not any(f.ocr for f in sentence)

@@ -30,8 +30,9 @@ class SourceText:
     pages: list[int] | None
     encoding: str
     raw: bytes
-    #: pages whose text (or part of it) was read by OCR from images
-    ocr_pages: frozenset[int] = frozenset()
+    #: 1-based numbers of the lines read by OCR from images (every line of a PDF page that has an
+    #: image read by OCR; the lines of a web page's pictures appended to its text)
+    ocr_lines: frozenset[int] = frozenset()
 
 
 def read_source(path: Path) -> SourceText:
@@ -59,7 +60,9 @@ def read_source(path: Path) -> SourceText:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not any(line.strip() for line in lines):
         raise IngestError(f"文件没有文字内容：{path.name}")
-    return SourceText(path, lines, None, encoding, raw)
+    src = SourceText(path, lines, None, encoding, raw)
+    images = companion_images(path)  # a web page's tables published as pictures
+    return _with_images(src, images) if images else src
 
 
 def decode_text(raw: bytes, name: str = "") -> tuple[str, str]:
@@ -145,7 +148,8 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
                for items in page_items for it in items):
         raise IngestError(f"PDF 中没有可提取的文字（可能是扫描件）：{path.name}")
     lines, pages = _pdf_lines(page_items)
-    return SourceText(path, lines, pages, "pdf", raw, frozenset(ocr_pages))
+    ocr_lines = frozenset(i for i, p in enumerate(pages, start=1) if p in ocr_pages)
+    return SourceText(path, lines, pages, "pdf", raw, ocr_lines)
 
 
 def _ocr_page_items(page, raw: bytes, n_pages: int) -> list[_Item]:
@@ -189,7 +193,44 @@ def _read_image(path: Path, raw: bytes) -> SourceText:
     if not any(page_items):
         raise IngestError(f"图片中没有识别到文字：{path.name}")
     lines, pages = _pdf_lines(page_items)
-    return SourceText(path, lines, pages, "image", raw, frozenset(range(1, len(page_items) + 1)))
+    return SourceText(path, lines, pages, "image", raw, frozenset(range(1, len(lines) + 1)))
+
+
+def companion_images(path: Path) -> list[Path]:
+    """Pictures that belong to a web page saved as text ``X.txt`` (tables published as images): the
+    files of ``X_files/`` or ``X.files/`` (a browser's "save complete page" folder) and ``X_1.png``,
+    ``X-2.gif`` … beside it; in natural order (2 before 10)."""
+    path = Path(path)
+    found: list[Path] = []
+    for folder in (path.with_name(path.stem + "_files"), path.with_name(path.stem + ".files")):
+        if folder.is_dir():
+            found += [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    pattern = re.compile(re.escape(path.stem) + r"[_-]\d+$")
+    found += [f for f in path.parent.iterdir()
+              if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and pattern.fullmatch(f.stem)]
+    natural = lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(f))]
+    return sorted(set(found), key=natural)
+
+
+def _with_images(src: SourceText, images: list[Path]) -> SourceText:
+    """A web page's text followed by the lines read by OCR from its pictures (one blank line before
+    each picture). Raises IngestError for a picture that is not a readable image."""
+    from .scanned import read_image_pages
+
+    lines = list(src.lines)
+    ocr: set[int] = set()
+    for image in images:
+        pages = read_image_pages(image.read_bytes(), image.name)
+        page_items = [_block_items(blocks, k, width) for k, (blocks, width, _h) in enumerate(pages, start=1)]
+        if not any(page_items):
+            continue
+        new, _ = _pdf_lines(page_items)
+        lines.append("")
+        start = len(lines)
+        lines.extend(new)
+        ocr.update(range(start + 1, len(lines) + 1))
+    pages = None if src.pages is None else list(src.pages) + [None] * (len(lines) - len(src.lines))
+    return SourceText(src.path, lines, pages, src.encoding, src.raw, frozenset(ocr))
 
 
 @dataclass
