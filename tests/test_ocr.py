@@ -274,3 +274,74 @@ def test_web_page_pictures_read_with_the_page(tmp_path):
     assert table[0].locator == "2025年部门“三公”经费和机关运行经费预算表 · 三公经费预算数 > 合计（图像识别）"
     sentence = [f for f in doc.facts if f.source == "narrative"]
     assert sentence and not any(f.ocr for f in sentence)
+
+
+def test_table_without_ruling_lines(tmp_path):
+    """A table printed without lines (columns by position): header line above, figures right-aligned."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from assistant.parsing.document import parse_file
+
+    font = ImageFont.truetype(str(FONT), 30)
+    img = Image.new("L", (1600, 560), 255)
+    d = ImageDraw.Draw(img)
+    d.text((450, 40), "2024年一般公共预算支出功能分类表", font=font, fill=0)
+    d.text((1350, 110), "单位：万元", font=font, fill=0)
+    rows = [("科目名称", "合计", "基本支出", "项目支出"), ("一般公共服务支出", "1,234.50", "1,000.00", "234.50"),
+            ("教育支出", "500.00", "", "500.00"), ("合计", "1,734.50", "1,000.00", "734.50")]
+    for i, row in enumerate(rows):
+        for x, text in zip((80, 800, 1050, 1300), row):
+            if text:  # names left-aligned, the rest right-aligned in a 200 px column
+                d.text((x if x == 80 else x + 200 - d.textlength(text, font=font), 180 + i * 70), text, font=font, fill=0)
+    png = tmp_path / "functional.png"
+    img.save(png)
+    doc = parse_file(png, "f")
+    assert [(f.label, f.col_path, f.value_text) for f in doc.facts] == [
+        ("一般公共服务支出", ("合计",), "1,234.50"), ("一般公共服务支出", ("基本支出",), "1,000.00"),
+        ("一般公共服务支出", ("项目支出",), "234.50"), ("教育支出", ("合计",), "500.00"),
+        ("教育支出", ("项目支出",), "500.00"), ("合计", ("合计",), "1,734.50"),
+        ("合计", ("基本支出",), "1,000.00"), ("合计", ("项目支出",), "734.50")]
+    assert all(f.ocr and f.exact and f.unit == "万元" for f in doc.facts)
+    assert doc.warnings == [] and doc.unaligned == []
+
+
+def test_table_pasted_as_picture_into_a_text_page(tmp_path):
+    """Title and meta lines in the text layer, the table itself a picture with a caption printed over
+    it: the picture's table is read by OCR, the caption once (from the text layer)."""
+    import pdfplumber
+    import pypdfium2 as pdfium
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    from assistant.parsing.document import parse_file
+    from assistant.parsing.reader import read_source
+    from tests.pdfgen import FONT_NAME, _register_font
+
+    _register_font()
+    page = pdfium.PdfDocument(str(SOURCE))[PAGES[2] - 1]
+    w, h = page.get_size()
+    with pdfplumber.open(SOURCE) as pdf:
+        top = next(x for x in pdf.pages[PAGES[2] - 1].extract_words() if "编制部门" in x["text"])["bottom"] + 4
+    img = _render(page, 150)
+    s = 150 / 72
+    table = img.crop((0, int(top * s), img.width, img.height))
+    out = tmp_path / "pasted.pdf"
+    c = canvas.Canvas(str(out), pagesize=(w, h))
+    c.setFont(FONT_NAME, 16)
+    c.drawString(180, h - 90, "2025年部门“三公”经费和机关运行经费预算表")
+    c.setFont(FONT_NAME, 10)
+    c.drawString(60, h - 110, "编制部门：上海市普陀区人民政府万里街道办事处")
+    c.drawString(w - 110, h - 110, "单位：万元")
+    c.drawImage(ImageReader(table), 0, 0, w, h - top)
+    c.drawString(60, 40, "说明：本页表格为图片。")
+    c.showPage()
+    c.save()
+
+    assert read_source(out).lines == [
+        "2025年部门“三公”经费和机关运行经费预算表", "编制部门：上海市普陀区人民政府万里街道办事处 单位：万元",
+        "“三公”经费预算数\t\t\t\t\t\t机关运行经费预算数", "合计\t因公出国(境)费\t公务接待费\t公务用车购置及运行费\t\t\t",
+        "\t\t\t小计\t购置费\t运行费\t", "37.91\t0\t1.35\t36.56\t15\t21.56\t464.64", "说明：本页表格为图片。", ""]
+    doc = parse_file(out, "pasted")
+    assert [f.value_text for f in doc.facts] == SANGONG_VALUES
+    assert [f.col_path for f in doc.facts] == SANGONG_COLUMNS
+    assert all(f.ocr and f.exact for f in doc.facts)

@@ -368,28 +368,41 @@ def _pad(crop, pad: int = _PAD):
 
 def _free_blocks(boxes: list[OcrBox]) -> list[Block]:
     """Lines of boxes outside ruled tables; runs of lines whose pieces stand in columns and hold
-    figures become tables (columns by position)."""
-    lines = _lines(boxes)
+    figures become tables (columns by position), together with the header lines just above them
+    (lines of two or more pieces without figures)."""
     blocks: list[Block] = []
     run: list[list[OcrBox]] = []
+    header: list[list[OcrBox]] = []  # candidate header lines, not yet emitted
 
-    def flush():
+    def flush_header():
+        blocks.extend(_text_block(line) for line in header)
+        header.clear()
+
+    def flush_run():
         if len(run) >= 2:
-            blocks.append(_positional_table(run))
+            blocks.append(_positional_table(header + run))
+            header.clear()
         else:
-            for line in run:
-                blocks.append(_text_block(line))
+            flush_header()
+            blocks.extend(_text_block(line) for line in run)
         run.clear()
 
-    for line in lines:
+    for line in _lines(boxes):
         pieces = _pieces(line)
         figures = sum(1 for p in pieces if re.fullmatch(r"-?[\d,，.．\s]+%?", _join(p)))
         if len(pieces) >= 2 and figures >= 1:
             run.append(line)
-        else:
-            flush()
-            blocks.append(_text_block(line))
-    flush()
+            continue
+        flush_run()
+        if len(pieces) >= 2:
+            header.append(line)
+            if len(header) > 3:  # at most three header lines: the oldest is text
+                blocks.append(_text_block(header.pop(0)))
+            continue
+        flush_header()
+        blocks.append(_text_block(line))
+    flush_run()
+    flush_header()
     return blocks
 
 

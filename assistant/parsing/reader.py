@@ -154,15 +154,16 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
 
 def _ocr_page_items(page, raw: bytes, n_pages: int) -> list[_Item]:
     """Items read by OCR from the page's images that have no text layer ([] when there are none)."""
-    from .scanned import image_regions, ocr_pdf_regions
-    from .ocr import report
     import time
+
+    from .ocr import report
+    from .scanned import image_regions, ocr_pdf_regions, without_text_layer
 
     regions = image_regions(page)
     if not regions:
         return []
     t0 = time.monotonic()
-    blocks = ocr_pdf_regions(raw, page.page_number - 1, regions)
+    blocks = without_text_layer(ocr_pdf_regions(raw, page.page_number - 1, regions), page.chars)
     report(f"图像识别 第{page.page_number}/{n_pages}页：{len(blocks)} 行/表，{time.monotonic() - t0:.1f} 秒")
     return _block_items(blocks, page.page_number, float(page.width))
 

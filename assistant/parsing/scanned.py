@@ -3,8 +3,9 @@
 (:mod:`.image_tables`).
 
 A PDF page region is read by OCR when an embedded image covers at least :data:`MIN_IMAGE_SHARE` of
-the page and the text layer has fewer than :data:`MAX_CHARS_OVER_IMAGE` characters over it (a scan
-with an OCR text layer of its own is read from that layer). The page is rendered with pypdfium2 at
+the page and the text layer has few characters over it (fewer than :data:`MAX_CHARS_OVER_IMAGE`, or
+fewer than one per :data:`POINTS_PER_CHAR` square points: a caption); a scan with an OCR text layer of
+its own is read from that layer. The page is rendered with pypdfium2 at
 ``BUDGET_QA_OCR_DPI`` (default 200: the smallest resolution at which every digit of our test tables
 read correctly, see README) and the image's region cropped; blocks come back in PDF points.
 """
@@ -23,8 +24,11 @@ log = logging.getLogger(__name__)
 
 #: an image covering at least this share of the page may hold text to OCR
 MIN_IMAGE_SHARE = 0.05
-#: an image with at least this many text-layer characters over it is already searchable
+#: an image with text-layer characters over it is already searchable when there are at least this
+#: many of them and at least one per POINTS_PER_CHAR square points (a scan's own OCR layer); fewer are
+#: a caption or a page number printed over the picture
 MAX_CHARS_OVER_IMAGE = 10
+POINTS_PER_CHAR = 5000
 #: image file types read as documents
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 #: resolution assumed for an image file that states none (dots per inch)
@@ -50,7 +54,7 @@ def image_regions(page) -> list[tuple[float, float, float, float]]:
             continue
         over = sum(1 for c in page.chars if c.get("text", "").strip()
                    and x0 <= (c["x0"] + c["x1"]) / 2 <= x1 and top <= (c["top"] + c["bottom"]) / 2 <= bottom)
-        if over >= MAX_CHARS_OVER_IMAGE:
+        if over >= max(MAX_CHARS_OVER_IMAGE, (x1 - x0) * (bottom - top) / POINTS_PER_CHAR):
             continue
         regions.append([x0, top, x1, bottom])
     merged: list[list[float]] = []
@@ -62,6 +66,16 @@ def image_regions(page) -> list[tuple[float, float, float, float]]:
         else:
             merged.append(r)
     return [tuple(m) for m in merged]
+
+
+def without_text_layer(blocks: list[Block], chars: list[dict]) -> list[Block]:
+    """OCR'd text lines that the text layer does not already hold (a caption printed over a picture
+    is read from the text layer only); tables are kept."""
+    def covered(b: Block) -> bool:
+        return any(c.get("text", "").strip() and b.x0 <= (c["x0"] + c["x1"]) / 2 <= b.x1
+                   and b.y0 <= (c["top"] + c["bottom"]) / 2 <= b.y1 for c in chars)
+
+    return [b for b in blocks if b.kind == "table" or not covered(b)]
 
 
 def ocr_pdf_regions(raw: bytes, page_index: int, regions, dpi: int | None = None) -> list[Block]:
