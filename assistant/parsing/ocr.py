@@ -72,8 +72,10 @@ class RapidOcrEngine:
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as exc:  # pragma: no cover - dependency declared in pyproject
-            raise IngestError("图像识别（OCR）需要 Python 包 rapidocr-onnxruntime："
-                              "pip install rapidocr-onnxruntime") from exc
+            # OpenCV's wheel needs the system's libGL/GLib (run.sh installs them on Debian)
+            hint = ("apt-get install libgl1 libglib2.0-0" if "lib" in str(exc) and ".so" in str(exc)
+                    else "pip install rapidocr-onnxruntime")
+            raise IngestError(f"图像识别（OCR）无法加载：{exc}（{hint}）") from exc
         # max_side_len: the default (2000 px) would shrink a page rendered at 200 dpi before detection
         self._ocr = RapidOCR(max_side_len=4000, use_cls=False)
         self._lock = threading.Lock()  # one onnxruntime session per model, shared by threads
