@@ -90,6 +90,9 @@ class Fact:
     - ``exact``: False when the figure must not be given as an exact figure: it was read by OCR and
       its table's arithmetic (a total against its parts), or the same figure elsewhere in the
       document, disagrees with it. Every figure of the text layer is exact.
+    - ``ocr_checked``: for an OCR'd figure, True when its table's arithmetic covers it (a total that
+      adds up with it: changing it by one unit in its last digit would break a sum). An OCR'd figure
+      that is exact but not checked was read without contradiction and without confirmation.
     """
 
     fact_id: str
@@ -117,6 +120,7 @@ class Fact:
     page: int | None = None
     ocr: bool = False
     exact: bool = True
+    ocr_checked: bool = False
 
     @property
     def locator(self) -> str:

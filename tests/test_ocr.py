@@ -110,7 +110,12 @@ def test_ocr_facts_marked_and_cited(parsed):
 
     text, scan = parsed
     assert all(f.ocr and f.exact for f in scan.facts if f.page in (2, 3))
-    assert not any(f.ocr for f in text.facts)
+    assert not any(f.ocr or f.ocr_checked for f in text.facts)
+    # confirmed by the table's arithmetic: 合计 = 因公出国 + 公务接待 + 公务用车小计 (37.91 = 0 + 1.35 + 36.56);
+    # the 0 and the 15 are whole numbers in a table of decimals, which the checks leave out, so neither
+    # they nor the 小计 = 购置费 + 运行费 sum count; 机关运行经费 has no total
+    assert [f.ocr_checked for f in scan.facts if "三公" in f.table_title] == [True, False, True, True, False, False,
+                                                                              False]
     total = next(f for f in scan.facts if f.label == "收入总计")
     assert total.locator == "2025年部门财务收支预算总表 · 收入总计 · 本年收入 > 预算数（第2页，图像识别）"
     c = Citation("wanli", "t", total.locator, total.quote, total.line, total.page)
@@ -175,7 +180,7 @@ def test_untrusted_ocr_page_reported(tmp_path):
     doc = parse_file(pdf_path, "sg")
     values = [f.value_text for f in doc.facts if "三公" in f.table_title]
     assert values == ["37.91", "0", "1.85", "36.56", "15", "21.56", "464.64"]
-    assert all(f.ocr and not f.exact for f in doc.facts if "三公" in f.table_title)
+    assert all(f.ocr and not f.exact and not f.ocr_checked for f in doc.facts if "三公" in f.table_title)
     assert len(doc.warnings) == 1
     assert doc.warnings[0].startswith("第1页（图像识别）的数字未通过核对，不作为精确数字回答：")
     assert "37.91" in doc.warnings[0] and "38.41" in doc.warnings[0]
@@ -239,12 +244,13 @@ def test_fact_store_keeps_ocr_flags_and_upgrades_old_files(tmp_path):
     conn.commit()
     conn.close()
     store = SQLiteFactStore(old)
-    assert [(f.fact_id, f.ocr, f.exact) for f in store.facts()] == [("a:1", False, True)]
+    assert [(f.fact_id, f.ocr, f.exact, f.ocr_checked) for f in store.facts()] == [("a:1", False, True, False)]
     doc = Document("b", "t", "p", "d", 2025, "预算", "0")
     store.replace_document(doc, [], [
         Fact("b:1", "b", "table", "合计", 2.0, "2.00", "万元", 4, "q", page=2, ocr=True, exact=False),
-        Fact("b:2", "b", "table", "小计", 1.0, "1.00", "万元", 5, "q", page=2, ocr=True)], [])
-    assert [(f.fact_id, f.ocr, f.exact) for f in store.facts(["b"])] == [("b:1", True, False), ("b:2", True, True)]
+        Fact("b:2", "b", "table", "小计", 1.0, "1.00", "万元", 5, "q", page=2, ocr=True, ocr_checked=True)], [])
+    assert [(f.fact_id, f.ocr, f.exact, f.ocr_checked) for f in store.facts(["b"])] == [
+        ("b:1", True, False, False), ("b:2", True, True, True)]
     store.close()
 
 
@@ -302,6 +308,8 @@ def test_table_without_ruling_lines(tmp_path):
         ("教育支出", ("项目支出",), "500.00"), ("合计", ("合计",), "1,734.50"),
         ("合计", ("基本支出",), "1,000.00"), ("合计", ("项目支出",), "734.50")]
     assert all(f.ocr and f.exact and f.unit == "万元" for f in doc.facts)
+    # every figure is part of a checked sum (rows add up to 合计, columns to the 合计 column)
+    assert all(f.ocr_checked for f in doc.facts)
     assert doc.warnings == [] and doc.unaligned == []
 
 

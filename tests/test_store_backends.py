@@ -103,14 +103,15 @@ def test_fact_store_keeps_ocr_flags(fact_settings, docs):
     from dataclasses import replace
 
     seed, _ = docs
-    marked = [replace(f, ocr=True, exact=(k % 2 == 0)) for k, f in enumerate(seed.facts[:4])] + seed.facts[4:]
+    marked = [replace(f, ocr=True, exact=(k % 2 == 0), ocr_checked=(k == 0)) for k, f in enumerate(seed.facts[:4])] \
+        + seed.facts[4:]
     gens = Generations(fact_settings)
     store = open_fact_store(fact_settings, gens.new())
     store.replace_document(seed.document, seed.tables, marked, seed.passages)
     back = {f.fact_id: f for f in store.facts([SEED_ID])}
     assert [back[f.fact_id] for f in marked] == marked
-    assert [(back[f.fact_id].ocr, back[f.fact_id].exact) for f in marked[:5]] == [
-        (True, True), (True, False), (True, True), (True, False), (False, True)]
+    assert [(back[f.fact_id].ocr, back[f.fact_id].exact, back[f.fact_id].ocr_checked) for f in marked[:5]] == [
+        (True, True, True), (True, False, False), (True, True, False), (True, False, False), (False, True, False)]
     store.close()
 
 

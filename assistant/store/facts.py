@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS facts (
   unit TEXT, line INTEGER, page INTEGER, quote TEXT, role TEXT, table_id TEXT, table_title TEXT,
   row_path TEXT, code TEXT, code_kind TEXT, col_path TEXT, section_path TEXT, is_total_row INTEGER,
   row_index INTEGER, col_index INTEGER, base_year INTEGER, whole TEXT, ocr INTEGER DEFAULT 0,
-  exact INTEGER DEFAULT 1);
+  exact INTEGER DEFAULT 1, ocr_checked INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS passages (
   passage_id TEXT PRIMARY KEY, doc_id TEXT, kind TEXT, section_path TEXT, text TEXT, line INTEGER,
   term TEXT, page INTEGER);
@@ -83,7 +83,7 @@ class SQLiteFactStore:
                 (f.fact_id, f.doc_id, f.source, f.label, f.value, f.value_text, f.unit, f.line, f.page,
                  f.quote, f.role, f.table_id, f.table_title, _j(f.row_path), f.code, f.code_kind,
                  _j(f.col_path), _j(f.section_path), int(f.is_total_row), f.row_index, f.col_index,
-                 f.base_year, f.whole, int(f.ocr), int(f.exact)) for f in facts])
+                 f.base_year, f.whole, int(f.ocr), int(f.exact), int(f.ocr_checked)) for f in facts])
             c.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)", [
                 (p.passage_id, p.doc_id, p.kind, _j(p.section_path), p.text, p.line, p.term, p.page)
                 for p in passages])
@@ -120,7 +120,7 @@ class SQLiteFactStore:
                 table_title=r[12], row_path=tuple(json.loads(r[13])), code=r[14], code_kind=r[15],
                 col_path=tuple(json.loads(r[16])), section_path=tuple(json.loads(r[17])),
                 is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22],
-                ocr=bool(r[23]), exact=bool(r[24])))
+                ocr=bool(r[23]), exact=bool(r[24]), ocr_checked=bool(r[25])))
         return out
 
     def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]:
@@ -157,12 +157,13 @@ class SQLiteFactStore:
                 for t in ("documents", "tables", "facts", "passages")}
 
 
-#: facts columns in the order written and read (``ocr`` and ``exact`` added in index version 8)
+#: facts columns in the order written and read (``ocr``, ``exact``, ``ocr_checked``: index version 8)
 FACT_COLS = ("fact_id", "doc_id", "source", "label", "value", "value_text", "unit", "line", "page", "quote",
              "role", "table_id", "table_title", "row_path", "code", "code_kind", "col_path", "section_path",
-             "is_total_row", "row_index", "col_index", "base_year", "whole", "ocr", "exact")
+             "is_total_row", "row_index", "col_index", "base_year", "whole", "ocr", "exact", "ocr_checked")
 #: columns added after the first schema: (table, column, SQL type with default)
-_ADDED_COLUMNS = (("facts", "ocr", "INTEGER DEFAULT 0"), ("facts", "exact", "INTEGER DEFAULT 1"))
+_ADDED_COLUMNS = (("facts", "ocr", "INTEGER DEFAULT 0"), ("facts", "exact", "INTEGER DEFAULT 1"),
+                  ("facts", "ocr_checked", "INTEGER DEFAULT 0"))
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
