@@ -16,7 +16,8 @@ from .errors import IngestError
 from .index import Generations
 from .parsing.document import ParsedDocument, doc_id_for, parse_file
 from .parsing.ocr import reporting_to
-from .parsing.reader import SUPPORTED_SUFFIXES, companion_images
+from .parsing.reader import SUPPORTED_SUFFIXES
+from .parsing.scanned import companion_images
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class IngestReport:
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
     """Expand folders to their .txt/.pdf/image files (sorted, recursively); the pictures of a web page
-    saved as text (see :func:`~assistant.parsing.reader.companion_images`) are left to that page.
+    saved as text (see :func:`~assistant.parsing.scanned.companion_images`) are left to that page.
     Raises IngestError if a path does not exist or nothing is found."""
     files: list[Path] = []
     for p in paths:

@@ -55,14 +55,18 @@ def read_source(path: Path) -> SourceText:
     if suffix == ".pdf":
         return _read_pdf(path, raw)
     if suffix in IMAGE_SUFFIXES:
-        return _read_image(path, raw)
+        from .scanned import read_image_source
+
+        return read_image_source(path, raw)
     text, encoding = decode_text(raw, path.name)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not any(line.strip() for line in lines):
         raise IngestError(f"文件没有文字内容：{path.name}")
     src = SourceText(path, lines, None, encoding, raw)
+    from .scanned import companion_images, with_images
+
     images = companion_images(path)  # a web page's tables published as pictures
-    return _with_images(src, images) if images else src
+    return with_images(src, images) if images else src
 
 
 def decode_text(raw: bytes, name: str = "") -> tuple[str, str]:
@@ -128,13 +132,15 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
     if b"%PDF-" not in raw[:1024] or b"%%EOF" not in raw[-2048:]:
         log.info("PDF %s: header or %%%%EOF marker missing (truncated?)", path.name)
         raise IngestError(broken)
+    from .scanned import ocr_page_items
+
     page_items: list[list[_Item]] = []
     ocr_pages: set[int] = set()
     try:
         with pdfplumber.open(io.BytesIO(raw)) as pdf:
             for page in pdf.pages:
                 items = _pdf_page_items(page)
-                ocr_items = _ocr_page_items(page, raw, len(pdf.pages))  # text shown only as images
+                ocr_items = ocr_page_items(page, raw, len(pdf.pages))  # text shown only as images
                 if ocr_items:
                     ocr_pages.add(page.page_number)
                     items = sorted(items + ocr_items, key=lambda it: (round(it.top, 1), it.x0))
@@ -150,88 +156,6 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
     lines, pages = _pdf_lines(page_items)
     ocr_lines = frozenset(i for i, p in enumerate(pages, start=1) if p in ocr_pages)
     return SourceText(path, lines, pages, "pdf", raw, ocr_lines)
-
-
-def _ocr_page_items(page, raw: bytes, n_pages: int) -> list[_Item]:
-    """Items read by OCR from the page's images that have no text layer ([] when there are none)."""
-    import time
-
-    from .ocr import report
-    from .scanned import image_regions, ocr_pdf_regions, without_text_layer
-
-    regions = image_regions(page)
-    if not regions:
-        return []
-    t0 = time.monotonic()
-    blocks = without_text_layer(ocr_pdf_regions(raw, page.page_number - 1, regions), page.chars)
-    report(f"图像识别 第{page.page_number}/{n_pages}页：{len(blocks)} 行/表，{time.monotonic() - t0:.1f} 秒")
-    return _block_items(blocks, page.page_number, float(page.width))
-
-
-def _block_items(blocks, pno: int, page_width: float) -> list[_Item]:
-    """Reader items of OCR blocks (:class:`.image_tables.Block`, in points). Text lines of one page
-    share the body text size (OCR box heights vary by glyph), so wrapped lines can be joined."""
-    if not blocks:
-        return []
-    left = min(b.x0 for b in blocks)
-    sizes = sorted(b.size for b in blocks if b.kind == "text") or [0.0]
-    body = sizes[len(sizes) // 2]
-    items = []
-    for b in blocks:
-        size = body if b.size <= 1.25 * body else b.size
-        first_w = (b.x1 - b.x0) / max(len(b.text.replace(" ", "")), 1)
-        items.append(_Item(b.kind, b.y0, b.y1, b.x0, b.x1, pno, page_width, left, text=b.text,
-                           size=size, first_w=first_w, rows=b.rows))
-    return items
-
-
-def _read_image(path: Path, raw: bytes) -> SourceText:
-    """An image file read by OCR: one page per frame, lines as for a PDF page."""
-    from .scanned import read_image_pages
-
-    page_items = [_block_items(blocks, k, width) for k, (blocks, width, _h) in
-                  enumerate(read_image_pages(raw, path.name), start=1)]
-    if not any(page_items):
-        raise IngestError(f"图片中没有识别到文字：{path.name}")
-    lines, pages = _pdf_lines(page_items)
-    return SourceText(path, lines, pages, "image", raw, frozenset(range(1, len(lines) + 1)))
-
-
-def companion_images(path: Path) -> list[Path]:
-    """Pictures that belong to a web page saved as text ``X.txt`` (tables published as images): the
-    files of ``X_files/`` or ``X.files/`` (a browser's "save complete page" folder) and ``X_1.png``,
-    ``X-2.gif`` … beside it; in natural order (2 before 10)."""
-    path = Path(path)
-    found: list[Path] = []
-    for folder in (path.with_name(path.stem + "_files"), path.with_name(path.stem + ".files")):
-        if folder.is_dir():
-            found += [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
-    pattern = re.compile(re.escape(path.stem) + r"[_-]\d+$")
-    found += [f for f in path.parent.iterdir()
-              if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and pattern.fullmatch(f.stem)]
-    natural = lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(f))]
-    return sorted(set(found), key=natural)
-
-
-def _with_images(src: SourceText, images: list[Path]) -> SourceText:
-    """A web page's text followed by the lines read by OCR from its pictures (one blank line before
-    each picture). Raises IngestError for a picture that is not a readable image."""
-    from .scanned import read_image_pages
-
-    lines = list(src.lines)
-    ocr: set[int] = set()
-    for image in images:
-        pages = read_image_pages(image.read_bytes(), image.name)
-        page_items = [_block_items(blocks, k, width) for k, (blocks, width, _h) in enumerate(pages, start=1)]
-        if not any(page_items):
-            continue
-        new, _ = _pdf_lines(page_items)
-        lines.append("")
-        start = len(lines)
-        lines.extend(new)
-        ocr.update(range(start + 1, len(lines) + 1))
-    pages = None if src.pages is None else list(src.pages) + [None] * (len(lines) - len(src.lines))
-    return SourceText(src.path, lines, pages, src.encoding, src.raw, frozenset(ocr))
 
 
 @dataclass

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from ..errors import IngestError
 from .image_tables import Block, read_image
 from .ocr import get_engine, report
+from .reader import IMAGE_SUFFIXES, SourceText, _Item, _pdf_lines
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,6 @@ MIN_IMAGE_SHARE = 0.05
 #: a caption or a page number printed over the picture
 MAX_CHARS_OVER_IMAGE = 10
 POINTS_PER_CHAR = 5000
-#: image file types read as documents
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 #: resolution assumed for an image file that states none (dots per inch)
 DEFAULT_IMAGE_DPI = 150
 
@@ -133,3 +134,80 @@ def read_image_pages(raw: bytes, name: str) -> list[tuple[list[Block], float, fl
         report(f"图像识别 {name} 第{k}/{len(frames)}页：{len(blocks)} 行/表，{time.monotonic() - t0:.1f} 秒")
         pages.append((blocks, gray.shape[1] / scale, gray.shape[0] / scale))
     return pages
+
+
+# ------------------------------------------------------------------ reader items and sources
+
+
+def ocr_page_items(page, raw: bytes, n_pages: int) -> list[_Item]:
+    """Reader items read by OCR from a pdfplumber page's images that have no text layer ([] when there
+    are none); reports the page's progress (:func:`.ocr.report`)."""
+    regions = image_regions(page)
+    if not regions:
+        return []
+    t0 = time.monotonic()
+    blocks = without_text_layer(ocr_pdf_regions(raw, page.page_number - 1, regions), page.chars)
+    report(f"图像识别 第{page.page_number}/{n_pages}页：{len(blocks)} 行/表，{time.monotonic() - t0:.1f} 秒")
+    return block_items(blocks, page.page_number, float(page.width))
+
+
+def block_items(blocks, pno: int, page_width: float) -> list[_Item]:
+    """Reader items of OCR blocks (:class:`.image_tables.Block`, in points). Text lines of one page
+    share the body text size (OCR box heights vary by glyph), so wrapped lines can be joined."""
+    if not blocks:
+        return []
+    left = min(b.x0 for b in blocks)
+    sizes = sorted(b.size for b in blocks if b.kind == "text") or [0.0]
+    body = sizes[len(sizes) // 2]
+    items = []
+    for b in blocks:
+        size = body if b.size <= 1.25 * body else b.size
+        first_w = (b.x1 - b.x0) / max(len(b.text.replace(" ", "")), 1)
+        items.append(_Item(b.kind, b.y0, b.y1, b.x0, b.x1, pno, page_width, left, text=b.text,
+                           size=size, first_w=first_w, rows=b.rows))
+    return items
+
+
+def read_image_source(path: Path, raw: bytes) -> SourceText:
+    """An image file read by OCR: one page per frame, lines as for a PDF page."""
+    page_items = [block_items(blocks, k, width) for k, (blocks, width, _h) in
+                  enumerate(read_image_pages(raw, path.name), start=1)]
+    if not any(page_items):
+        raise IngestError(f"图片中没有识别到文字：{path.name}")
+    lines, pages = _pdf_lines(page_items)
+    return SourceText(path, lines, pages, "image", raw, frozenset(range(1, len(lines) + 1)))
+
+
+def companion_images(path: Path) -> list[Path]:
+    """Pictures that belong to a web page saved as text ``X.txt`` (tables published as images): the
+    files of ``X_files/`` or ``X.files/`` (a browser's "save complete page" folder) and ``X_1.png``,
+    ``X-2.gif`` … beside it; in natural order (2 before 10)."""
+    path = Path(path)
+    found: list[Path] = []
+    for folder in (path.with_name(path.stem + "_files"), path.with_name(path.stem + ".files")):
+        if folder.is_dir():
+            found += [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    pattern = re.compile(re.escape(path.stem) + r"[_-]\d+$")
+    found += [f for f in path.parent.iterdir()
+              if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and pattern.fullmatch(f.stem)]
+    natural = lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(f))]
+    return sorted(set(found), key=natural)
+
+
+def with_images(src: SourceText, images: list[Path]) -> SourceText:
+    """A web page's text followed by the lines read by OCR from its pictures (one blank line before
+    each picture). Raises IngestError for a picture that is not a readable image."""
+    lines = list(src.lines)
+    ocr: set[int] = set()
+    for image in images:
+        pages = read_image_pages(image.read_bytes(), image.name)
+        page_items = [block_items(blocks, k, width) for k, (blocks, width, _h) in enumerate(pages, start=1)]
+        if not any(page_items):
+            continue
+        new, _ = _pdf_lines(page_items)
+        lines.append("")
+        start = len(lines)
+        lines.extend(new)
+        ocr.update(range(start + 1, len(lines) + 1))
+    pages = None if src.pages is None else list(src.pages) + [None] * (len(lines) - len(src.lines))
+    return SourceText(src.path, lines, pages, src.encoding, src.raw, frozenset(ocr))
