@@ -11,10 +11,13 @@ read correctly, see README) and the image's region cropped; blocks come back in 
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,6 +82,30 @@ def without_text_layer(blocks: list[Block], chars: list[dict]) -> list[Block]:
     return [b for b in blocks if b.kind == "table" or not covered(b)]
 
 
+#: OCR results kept per process, by image content (an upload is checked, then ingested: read once)
+_CACHE_SIZE = 256
+_cache: "OrderedDict[bytes, list[Block]]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _read_cached(gray, engine) -> list[Block]:
+    """:func:`.image_tables.read_image`, remembered for the same pixels and engine."""
+    import numpy as np
+
+    gray = np.ascontiguousarray(gray)
+    key = hashlib.sha256(f"{engine.name}:{gray.shape}:".encode() + gray.tobytes()).digest()
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return list(_cache[key])
+    blocks = read_image(gray, engine)
+    with _cache_lock:
+        _cache[key] = list(blocks)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return blocks
+
+
 def ocr_pdf_regions(raw: bytes, page_index: int, regions, dpi: int | None = None) -> list[Block]:
     """Blocks (coordinates in PDF points, top-down) read by OCR from ``regions`` of one page of the
     PDF ``raw`` (0-based ``page_index``). Raises IngestError when the page cannot be rendered."""
@@ -101,18 +128,18 @@ def ocr_pdf_regions(raw: bytes, page_index: int, regions, dpi: int | None = None
     for x0, top, x1, bottom in regions:
         px0, py0 = int(x0 * scale), int(top * scale)
         crop = image[py0:int(bottom * scale) + 1, px0:int(x1 * scale) + 1]
-        for b in read_image(crop, engine):
+        for b in _read_cached(crop, engine):
             out.append(replace(b, x0=(b.x0 + px0) / scale, y0=(b.y0 + py0) / scale, x1=(b.x1 + px0) / scale,
                                y1=(b.y1 + py0) / scale, size=b.size / scale))
     return out
 
 
 def read_image_pages(raw: bytes, name: str) -> list[tuple[list[Block], float, float]]:
-    """Each frame of an image file (one for PNG/JPEG, every frame of a GIF) read by OCR:
+    """An image file (PNG, JPEG, the first frame of a GIF) read by OCR, as a list of pages (one):
     (blocks in points, page width, page height), points from the file's stated resolution or
     :data:`DEFAULT_IMAGE_DPI`. Raises IngestError for a file that is not a readable image."""
     import numpy as np
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     try:
         im = Image.open(io.BytesIO(raw))
@@ -121,7 +148,7 @@ def read_image_pages(raw: bytes, name: str) -> list[tuple[list[Block], float, fl
         raise IngestError(f"无法读取图片（文件损坏或格式不支持）：{name}") from exc
     dpi = im.info.get("dpi", (DEFAULT_IMAGE_DPI,))[0] or DEFAULT_IMAGE_DPI
     scale = float(dpi) / 72.0 if float(dpi) >= 50 else DEFAULT_IMAGE_DPI / 72.0
-    frames = [f.convert("L") for f in ImageSequence.Iterator(im)]
+    frames = [im.convert("L")]  # an animated GIF's later frames are not pages
     engine = get_engine()
     pages = []
     for k, frame in enumerate(frames, start=1):
@@ -130,7 +157,7 @@ def read_image_pages(raw: bytes, name: str) -> list[tuple[list[Block], float, fl
         if gray.shape[0] < 8 or gray.shape[1] < 8:
             continue
         blocks = [replace(b, x0=b.x0 / scale, y0=b.y0 / scale, x1=b.x1 / scale, y1=b.y1 / scale,
-                          size=b.size / scale) for b in read_image(gray, engine)]
+                          size=b.size / scale) for b in _read_cached(gray, engine)]
         report(f"图像识别 {name} 第{k}/{len(frames)}页：{len(blocks)} 行/表，{time.monotonic() - t0:.1f} 秒")
         pages.append((blocks, gray.shape[1] / scale, gray.shape[0] / scale))
     return pages
