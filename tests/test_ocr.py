@@ -8,7 +8,6 @@ the image PDF must give the same table facts, value for value, and the same answ
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
@@ -353,3 +352,21 @@ def test_table_pasted_as_picture_into_a_text_page(tmp_path):
     assert [f.value_text for f in doc.facts] == SANGONG_VALUES
     assert [f.col_path for f in doc.facts] == SANGONG_COLUMNS
     assert all(f.ocr and f.exact for f in doc.facts)
+
+
+def test_framed_paragraph_is_text_not_a_table(tmp_path):
+    """A frame drawn around a page's text is no table: its lines stay text lines."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from assistant.parsing.image_tables import read_image
+    from assistant.parsing.ocr import get_engine
+
+    font = ImageFont.truetype(str(FONT), 30)
+    img = Image.new("L", (1400, 400), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle([40, 40, 1360, 360], outline=0, width=3)
+    d.text((100, 100), "一、收入预算总体情况", font=font, fill=0)
+    d.text((100, 180), "2025年收入预算18,976.76万元。", font=font, fill=0)
+    blocks = read_image(img, get_engine())
+    assert [b.kind for b in blocks] == ["text", "text"]
+    assert blocks[0].text == "一、收入预算总体情况" and blocks[1].text.startswith("2025年收入预算18,976.76万元")

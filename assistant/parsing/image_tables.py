@@ -7,12 +7,14 @@ cell texts; a merged cell's text at its top-left position, "" elsewhere), in ima
 How a table is rebuilt:
 
 1. ruling lines: dark runs longer than :data:`LINE_MIN_FRACTION` of the image side (morphological
-   opening), horizontal and vertical; a group of crossing lines with at least two of each is a table;
+   opening), horizontal and vertical; a group of crossing lines with at least three of each (two rows,
+   two columns) is a table — a frame around a page or a paragraph is not;
 2. the grid: rows between the horizontal lines, columns between the vertical ones; two neighbouring
    grid cells form one merged cell where the line between them is missing;
-3. the OCR boxes are placed in the cell holding their centre; each cell line is then read again on a
-   crop of its cell alone, ruling lines erased (a character touching a ruling line, "一、" at a cell's
-   left border, is otherwise lost by the detector), and a cell with ink but no box is read as a whole;
+3. the OCR boxes are placed in the cell holding their centre; a box that ends within a character of
+   its cell's border is read again on a crop reaching the border, ruling lines erased (a character
+   touching a ruling line, "一、" at a cell's left border, is otherwise lost by the detector), and a
+   cell with ink but no box is read on its own (a lone "0" pressed against a line);
 4. a table without vertical lines, or text outside any ruled table, is laid out by position: boxes on
    one baseline form a line; lines whose pieces stand in columns (two or more pieces with a figure)
    become table rows, their columns the gaps shared by all rows.
@@ -131,7 +133,7 @@ def _positions(mask, axis: int, lo: int, hi: int, min_len: int) -> list[int]:
 
 
 def _grids(hmask, vmask) -> list[_Grid]:
-    """Ruled tables: connected groups of lines with at least two horizontal and two vertical lines."""
+    """Ruled tables: connected groups of lines with at least three horizontal and three vertical lines."""
     import cv2
     import numpy as np
 
@@ -147,8 +149,8 @@ def _grids(hmask, vmask) -> list[_Grid]:
         vm = vmask[y:y + h, x:x + w]
         ys = [y + p for p in _positions(hm, 0, 0, h, max(int(w * 0.05), 15))]
         xs = [x + p for p in _positions(vm, 1, 0, w, max(int(h * 0.05), 15))]
-        if len(ys) < 2 or len(xs) < 2:
-            continue
+        if len(ys) < 3 or len(xs) < 3:
+            continue  # a frame around a page or a paragraph, not a table of rows and columns
         g = _Grid(int(x), int(y), int(x + w), int(y + h), xs, ys)
         _merge_cells(g, hmask, vmask)
         grids.append(g)
