@@ -120,6 +120,25 @@ install_python() {  # $1: app (what the chat needs) or test (that plus the test 
     say "installed the test extras in $((SECONDS - t1)) s"
 }
 
+# OCR (rapidocr-onnxruntime, for pages without a text layer) imports OpenCV, whose PyPI wheel links the
+# system's libGL and GLib: present on a desktop or a full Debian image, missing on a minimal one.
+install_ocr_libs() {
+    command -v ldconfig >/dev/null 2>&1 || return 0
+    if ldconfig -p 2>/dev/null | grep -q 'libGL\.so\.1' && ldconfig -p 2>/dev/null | grep -q 'libglib-2\.0\.so\.0'; then
+        return 0
+    fi
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian packages libgl1 and libglib2.0-0 (OpenCV, used by the OCR of pages without text)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq </dev/null >/dev/null || die "apt-get update failed"
+        apt-get install -y -qq --no-install-recommends libgl1 libglib2.0-0 </dev/null >/dev/null \
+            || die "apt-get install libgl1 libglib2.0-0 failed"
+        return 0
+    fi
+    say "NOTE: libGL/GLib are missing and we are not root: pages without a text layer (scans, table images)"
+    say "      cannot be read. To read them: sudo apt-get install -y libgl1 libglib2.0-0"
+}
+
 install() {  # $1: app or test (see install_python)
     # Serialise concurrent first runs (two pips in one venv would corrupt it). The lock is on the
     # .venv directory itself (survives `venv --clear`) and is held in a subshell, so it is released
@@ -133,6 +152,7 @@ install() {  # $1: app or test (see install_python)
     else
         install_python "$1"
     fi
+    install_ocr_libs
 }
 
 # Browser-test dependencies: Debian's chromium (driven by Playwright with executable_path=/usr/bin/chromium,

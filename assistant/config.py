@@ -10,6 +10,7 @@
 | BUDGET_QA_TOKEN | when set, the HTTP API and uploads require it (``Authorization: Bearer …``) | unset |
 | BUDGET_QA_DATABASE_URL | ``postgresql://…``: facts, generations, BM25 and feedback in PostgreSQL | unset (SQLite) |
 | BUDGET_QA_CHROMA_URL | ``http://host:port`` of a Chroma server for the passage vectors | unset (local Chroma) |
+| BUDGET_QA_OCR_DPI | resolution at which pages without a text layer are rendered for OCR | 200 |
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ class Settings:
     database_url: str = ""
     #: ``http://host:port`` selects a Chroma server for the vectors
     chroma_url: str = ""
+    #: dots per inch at which a page (region) without a text layer is rendered for OCR
+    ocr_dpi: int = 200
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -52,6 +55,7 @@ class Settings:
             access_token=_env("TOKEN", ""),
             database_url=_env("DATABASE_URL", "").strip(),
             chroma_url=_env("CHROMA_URL", "").strip(),
+            ocr_dpi=_ocr_dpi(_env("OCR_DPI", "200")),
         )
 
     def with_(self, **changes) -> "Settings":
@@ -72,3 +76,16 @@ class Settings:
     @property
     def bm25_path(self) -> Path:
         return self.index_dir / "bm25.json"
+
+
+def _ocr_dpi(text: str) -> int:
+    """BUDGET_QA_OCR_DPI as an int in 100..600; ConfigError otherwise."""
+    from .errors import ConfigError
+
+    try:
+        dpi = int(text)
+    except ValueError:
+        dpi = 0
+    if not 100 <= dpi <= 600:
+        raise ConfigError(f"BUDGET_QA_OCR_DPI 应为 100 到 600 之间的整数（现在是 {text!r}）")
+    return dpi

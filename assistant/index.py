@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 #: Bump when parsing or the stored layout changes: older generations are rebuilt on open.
-INDEX_VERSION = "7"
+INDEX_VERSION = "8"
 VERSION_FILE = "VERSION"
 
 

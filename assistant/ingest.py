@@ -15,7 +15,9 @@ from .config import Settings
 from .errors import IngestError
 from .index import Generations
 from .parsing.document import ParsedDocument, doc_id_for, parse_file
+from .parsing.ocr import reporting_to
 from .parsing.reader import SUPPORTED_SUFFIXES
+from .parsing.scanned import companion_images
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,9 @@ def table_arithmetic(pd: ParsedDocument) -> list[str]:
 
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand folders to their .txt/.pdf files (sorted, recursively). Raises IngestError if a path
-    does not exist or nothing is found."""
+    """Expand folders to their .txt/.pdf/image files (sorted, recursively); the pictures of a web page
+    saved as text (see :func:`~assistant.parsing.scanned.companion_images`) are left to that page.
+    Raises IngestError if a path does not exist or nothing is found."""
     files: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -83,8 +86,11 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
             files.append(p)
         else:
             raise IngestError(f"找不到路径：{p}")
+    # a web page's pictures (X_files/…, X_1.png) are read with its text, not as documents of their own
+    companions = {c.resolve() for f in files if f.suffix.lower() == ".txt" for c in companion_images(f)}
+    files = [f for f in files if f.resolve() not in companions]
     if not files:
-        raise IngestError("没有找到可入库的文档（.txt 或 .pdf）")
+        raise IngestError("没有找到可入库的文档（.txt、.pdf 或图片）")
     return files
 
 
@@ -122,7 +128,8 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
 
     def parse(i: int, f: Path) -> ParsedDocument:
         say(f"[{i}/{len(files)}] 解析 {f.name}")
-        return parse_file(f, ids[f])
+        with reporting_to(say):  # one line per page read by OCR (a few seconds each)
+            return parse_file(f, ids[f])
 
     ahead = [parse(i, f) for i, f in enumerate(files, start=1)] if len(files) <= PARSE_AHEAD else None
     gens = Generations(settings)

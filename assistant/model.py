@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: marks a figure read by OCR in its citation ("第3页，图像识别"); see Fact.ocr
+OCR_MARK = "图像识别"
+
 #: Answer kinds of the JSON contract (README, "ask --json").
 ANSWER_KINDS = (
     "figure", "ratio", "computed", "list", "definition", "passage", "not_found", "out_of_scope",
@@ -100,6 +103,14 @@ class Fact:
       heading path, ``role`` "amount", "share" (``value`` in % of ``whole``), "change" (signed
       difference against ``base_year``), "change_pct" or "count"; ``quote`` is the sentence.
     - indicator facts (绩效目标表): ``role`` "indicator", ``value_text`` like "≥95%".
+    - ``ocr``: the figure was read by OCR from an image (a scanned page, a table published as a
+      picture); its locator ends with "（第N页，图像识别）".
+    - ``exact``: False when the figure must not be given as an exact figure: it was read by OCR and
+      its table's arithmetic (a total against its parts), or the same figure elsewhere in the
+      document, disagrees with it. Every figure of the text layer is exact.
+    - ``ocr_checked``: for an OCR'd figure, True when its table's arithmetic covers it (a total that
+      adds up with it: changing it by one unit in its last digit would break a sum). An OCR'd figure
+      that is exact but not checked was read without contradiction and without confirmation.
     """
 
     fact_id: str
@@ -125,17 +136,25 @@ class Fact:
     base_year: int | None = None
     whole: str = ""
     page: int | None = None
+    ocr: bool = False
+    exact: bool = True
+    ocr_checked: bool = False
 
     @property
     def locator(self) -> str:
-        """Human-readable position: "表名 · 行 · 列" for tables, the section path for sentences."""
+        """Human-readable position: "表名 · 行 · 列" for tables, the section path for sentences;
+        figures read by OCR end with "（第N页，图像识别）"."""
         if self.source == "table":
             row = self.label if not self.code else f"{self.code} {self.label}"
             if self.row_path:
                 row = row + "（" + " / ".join(self.row_path) + "）"
             col = " > ".join(self.col_path)
-            return " · ".join(p for p in (self.table_title, row, col) if p)
-        return " > ".join(self.section_path)
+            loc = " · ".join(p for p in (self.table_title, row, col) if p)
+        else:
+            loc = " > ".join(self.section_path)
+        if self.ocr:
+            loc += f"（第{self.page}页，{OCR_MARK}）" if self.page else f"（{OCR_MARK}）"
+        return loc
 
 
 @dataclass
@@ -152,6 +171,12 @@ class Citation:
     #: for table citations: the table and the column index of the cited cell (for highlighting)
     table_id: str = ""
     column: int | None = None
+    #: the cited figure was read by OCR (set by the caller, or found in the locator's OCR mark)
+    ocr: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.ocr and self.locator.endswith(f"{OCR_MARK}）"):
+            self.ocr = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,7 +46,7 @@ def store_upload(settings: Settings, name: str, data: bytes) -> Path:
     safe = sanitize_filename(name)
     suffix = Path(safe).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise IngestError(f"不支持的文件类型 {suffix or '(无扩展名)'}：{safe}（支持 .txt、.pdf）")
+        raise IngestError(f"不支持的文件类型 {suffix or '(无扩展名)'}：{safe}（支持 .txt、.pdf、.png、.jpg、.gif）")
     if not data:
         raise IngestError(f"文件为空：{safe}")
     if len(data) > UPLOAD_MAX_BYTES:

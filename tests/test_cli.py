@@ -51,7 +51,8 @@ def test_ask_json_batch_contract(cli_index):
     assert set(out[0]) == {"question", "answer", "kind", "facts", "citations", "parts", "formula", "chart"}
     assert out[0]["kind"] == "ratio" and "9.39%" in out[0]["answer"]
     assert set(out[0]["citations"][0]) == {"doc_id", "doc_title", "locator", "quote", "line", "page", "kind",
-                                           "table_id", "column"}
+                                           "table_id", "column", "ocr"}
+    assert out[0]["citations"][0]["ocr"] is False
     assert out[0]["facts"][0] == {"label": "项目支出", "value": "187.00", "unit": "万元",
                                   "source": "第二部分 中共济源产城融合示范区工作委员会办公室 2023 年度部门预算情况说明 > 三、支出预算总体情况说明",
                                   "doc_id": "000_2134ace919fae625"}

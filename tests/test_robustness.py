@@ -60,7 +60,7 @@ def test_second_ingest_waits_then_fails_clearly(index, tmp_path):
     ("latin.txt", "Caf\xe9 na\xefve r\xe9sum\xe9 ".encode("latin-1") * 50 + b"\xff\xfe\xfd",
      "错误：无法识别文件编码（既不是 UTF-8 也不是 GBK/GB18030）：latin.txt"),
     ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog", "错误：无法读取 PDF（文件损坏或已加密）：broken.pdf"),
-    ("notes.docx", b"PK\x03\x04", "错误：不支持的文件类型 .docx：notes.docx（支持 .txt、.pdf）"),
+    ("notes.docx", b"PK\x03\x04", "错误：不支持的文件类型 .docx：notes.docx（支持 .txt、.pdf、.png、.jpg、.gif）"),
 ])
 def test_bad_documents_change_nothing(index, tmp_path, name, content, message):
     before, gen = answer(index), current(index)

@@ -97,6 +97,24 @@ def test_fact_store_writes_and_reads_back(fact_settings, docs):
     store.close()
 
 
+def test_fact_store_keeps_ocr_flags(fact_settings, docs):
+    """Fact.ocr / Fact.exact (figures read by OCR, and whether they may be given as exact) survive
+    the store; facts of the text layer read back with the defaults."""
+    from dataclasses import replace
+
+    seed, _ = docs
+    marked = [replace(f, ocr=True, exact=(k % 2 == 0), ocr_checked=(k == 0)) for k, f in enumerate(seed.facts[:4])] \
+        + seed.facts[4:]
+    gens = Generations(fact_settings)
+    store = open_fact_store(fact_settings, gens.new())
+    store.replace_document(seed.document, seed.tables, marked, seed.passages)
+    back = {f.fact_id: f for f in store.facts([SEED_ID])}
+    assert [back[f.fact_id] for f in marked] == marked
+    assert [(back[f.fact_id].ocr, back[f.fact_id].exact, back[f.fact_id].ocr_checked) for f in marked[:5]] == [
+        (True, True, True), (True, False, False), (True, True, False), (True, False, False), (False, True, False)]
+    store.close()
+
+
 def test_sqlite_and_postgres_return_identical_rows(tmp_path, pg_url, docs):
     """Same rows in the same order from both engines (answers depend on the order)."""
     results = []

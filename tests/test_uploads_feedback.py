@@ -25,7 +25,7 @@ def test_sanitize_filename(name, safe):
 
 def test_upload_checks_and_keeps_nothing_on_error(seed_settings, tmp_path):
     s = seed_settings.with_(data_dir=tmp_path / "data")
-    with pytest.raises(IngestError, match="^不支持的文件类型 .exe：x.exe（支持 .txt、.pdf）$"):
+    with pytest.raises(IngestError, match="^不支持的文件类型 .exe：x.exe（支持 .txt、.pdf、.png、.jpg、.gif）$"):
         store_upload(s, "x.exe", b"MZ")
     with pytest.raises(IngestError, match="^文件不是文本（含二进制内容）：x.txt$"):
         store_upload(s, "x.txt", bytes(range(256)))

@@ -63,9 +63,16 @@ def doc_id_for(path: Path) -> str:
 
 
 def parse_file(path: Path, doc_id: str | None = None) -> ParsedDocument:
-    """Read and parse a disclosure file (.txt or .pdf). Raises IngestError for unreadable files."""
+    """Read and parse a disclosure file (.txt, .pdf or an image). Raises IngestError for unreadable
+    files. Figures of pages read by OCR are checked against their tables' arithmetic
+    (:func:`assistant.ocr_trust.check_ocr_figures`)."""
     src = read_source(Path(path))
-    return parse_source(src, doc_id or doc_id_for(path))
+    parsed = parse_source(src, doc_id or doc_id_for(path))
+    if src.ocr_lines:
+        from ..ocr_trust import check_ocr_figures  # the consistency checks build on this module
+
+        check_ocr_figures(parsed)
+    return parsed
 
 
 def _heading(line: str) -> tuple[int, str] | None:
@@ -323,6 +330,10 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
         parsed.unaligned.extend((st.title, u) for u in unaligned)
     if spaced_tables:
         parsed.facts = name_positional_columns(parsed.facts)
+    if src.ocr_lines:
+        from dataclasses import replace
+
+        parsed.facts = [replace(f, ocr=True) if f.line in src.ocr_lines else f for f in parsed.facts]
     if not raw_tables and not spaced_tables:
         if not parsed.facts:
             # neither a table nor an amount in the text: not a budget disclosure (a stray note, a

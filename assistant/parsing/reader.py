@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 #: Largest source file accepted (bytes). Disclosures are well under 5 MB of text.
 MAX_FILE_BYTES = 20 * 1024 * 1024
-SUPPORTED_SUFFIXES = (".txt", ".pdf")
+#: image files are read by OCR (:mod:`.scanned`)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+SUPPORTED_SUFFIXES = (".txt", ".pdf") + IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,13 @@ class SourceText:
     raw: bytes
     #: for PDFs: 0-based line index of each emitted table row → (its ruled grid, grid row)
     table_rows: dict[int, tuple[Any, int]] | None = None
+    #: 1-based numbers of the lines read by OCR from images (every line of a PDF page that has an
+    #: image read by OCR; the lines of a web page's pictures appended to its text)
+    ocr_lines: frozenset[int] = frozenset()
 
 
 def read_source(path: Path) -> SourceText:
-    """Read a .txt (UTF-8, GBK/GB18030 detected) or .pdf file.
+    """Read a .txt (UTF-8, GBK/GB18030 detected), .pdf or image (.png/.jpg/.jpeg/.gif, by OCR) file.
 
     Raises IngestError: missing, unsupported type, empty, too large, binary or undecodable text.
     """
@@ -43,7 +48,7 @@ def read_source(path: Path) -> SourceText:
         raise IngestError(f"找不到文件：{path}")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise IngestError(f"不支持的文件类型 {suffix or '(无扩展名)'}：{path.name}（支持 .txt、.pdf）")
+        raise IngestError(f"不支持的文件类型 {suffix or '(无扩展名)'}：{path.name}（支持 .txt、.pdf、.png、.jpg、.gif）")
     size = path.stat().st_size
     if size == 0:
         raise IngestError(f"文件为空：{path.name}")
@@ -52,11 +57,19 @@ def read_source(path: Path) -> SourceText:
     raw = path.read_bytes()
     if suffix == ".pdf":
         return _read_pdf(path, raw)
+    if suffix in IMAGE_SUFFIXES:
+        from .scanned import read_image_source
+
+        return read_image_source(path, raw)
     text, encoding = decode_text(raw, path.name)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not any(line.strip() for line in lines):
         raise IngestError(f"文件没有文字内容：{path.name}")
-    return SourceText(path, lines, None, encoding, raw)
+    src = SourceText(path, lines, None, encoding, raw)
+    from .scanned import companion_images, with_images
+
+    images = companion_images(path)  # a web page's tables published as pictures
+    return with_images(src, images) if images else src
 
 
 def decode_text(raw: bytes, name: str = "") -> tuple[str, str]:
@@ -122,11 +135,19 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
     if b"%PDF-" not in raw[:1024] or b"%%EOF" not in raw[-2048:]:
         log.info("PDF %s: header or %%%%EOF marker missing (truncated?)", path.name)
         raise IngestError(broken)
+    from .scanned import ocr_page_items
+
     page_items: list[list[_Item]] = []
+    ocr_pages: set[int] = set()
     try:
         with pdfplumber.open(io.BytesIO(raw)) as pdf:
             for page in pdf.pages:
-                page_items.append(_pdf_page_items(page))
+                items = _pdf_page_items(page)
+                ocr_items = ocr_page_items(page, raw, len(pdf.pages))  # text shown only as images
+                if ocr_items:
+                    ocr_pages.add(page.page_number)
+                    items = sorted(items + ocr_items, key=lambda it: (round(it.top, 1), it.x0))
+                page_items.append(items)
     except IngestError:
         raise
     except Exception as exc:  # pdfminer raises many types for broken/encrypted files
@@ -136,7 +157,8 @@ def _read_pdf(path: Path, raw: bytes) -> SourceText:
                for items in page_items for it in items):
         raise IngestError(f"PDF 中没有可提取的文字（可能是扫描件）：{path.name}")
     lines, pages, table_rows = _pdf_lines(page_items)
-    return SourceText(path, lines, pages, "pdf", raw, table_rows)
+    ocr_lines = frozenset(i for i, p in enumerate(pages, start=1) if p in ocr_pages)
+    return SourceText(path, lines, pages, "pdf", raw, table_rows, ocr_lines)
 
 
 @dataclass

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS facts (
   fact_id TEXT PRIMARY KEY, doc_id TEXT, source TEXT, label TEXT, value REAL, value_text TEXT,
   unit TEXT, line INTEGER, page INTEGER, quote TEXT, role TEXT, table_id TEXT, table_title TEXT,
   row_path TEXT, code TEXT, code_kind TEXT, col_path TEXT, section_path TEXT, is_total_row INTEGER,
-  row_index INTEGER, col_index INTEGER, base_year INTEGER, whole TEXT);
+  row_index INTEGER, col_index INTEGER, base_year INTEGER, whole TEXT, ocr INTEGER DEFAULT 0,
+  exact INTEGER DEFAULT 1, ocr_checked INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS passages (
   passage_id TEXT PRIMARY KEY, doc_id TEXT, kind TEXT, section_path TEXT, text TEXT, line INTEGER,
   term TEXT, page INTEGER);
@@ -59,6 +60,7 @@ class SQLiteFactStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
         self._conn.executescript(SCHEMA)
+        _add_missing_columns(self._conn)
 
     def close(self) -> None:
         self._conn.close()
@@ -77,11 +79,11 @@ class SQLiteFactStore:
                 (t.table_id, t.doc_id, t.title, t.unit, t.line, t.page,
                  json.dumps([list(x) for x in t.columns], ensure_ascii=False), t.note, t.n_rows,
                  _j(t.row_labels)) for t in tables])
-            c.executemany("INSERT INTO facts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [
+            c.executemany(f"INSERT INTO facts ({','.join(FACT_COLS)}) VALUES ({','.join('?' * len(FACT_COLS))})", [
                 (f.fact_id, f.doc_id, f.source, f.label, f.value, f.value_text, f.unit, f.line, f.page,
                  f.quote, f.role, f.table_id, f.table_title, _j(f.row_path), f.code, f.code_kind,
                  _j(f.col_path), _j(f.section_path), int(f.is_total_row), f.row_index, f.col_index,
-                 f.base_year, f.whole) for f in facts])
+                 f.base_year, f.whole, int(f.ocr), int(f.exact), int(f.ocr_checked)) for f in facts])
             c.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)", [
                 (p.passage_id, p.doc_id, p.kind, _j(p.section_path), p.text, p.line, p.term, p.page)
                 for p in passages])
@@ -103,7 +105,7 @@ class SQLiteFactStore:
                 for r in rows]
 
     def facts(self, doc_ids: Iterable[str] | None = None) -> list[Fact]:
-        sql = "SELECT * FROM facts"
+        sql = f"SELECT {','.join(FACT_COLS)} FROM facts"
         args: list = []
         if doc_ids is not None:
             ids = list(doc_ids)
@@ -117,7 +119,8 @@ class SQLiteFactStore:
                 unit=r[6], line=r[7], page=r[8], quote=r[9], role=r[10], table_id=r[11],
                 table_title=r[12], row_path=tuple(json.loads(r[13])), code=r[14], code_kind=r[15],
                 col_path=tuple(json.loads(r[16])), section_path=tuple(json.loads(r[17])),
-                is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22]))
+                is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22],
+                ocr=bool(r[23]), exact=bool(r[24]), ocr_checked=bool(r[25])))
         return out
 
     def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]:
@@ -152,6 +155,25 @@ class SQLiteFactStore:
         """Row counts per table (documents, tables, facts, passages)."""
         return {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("documents", "tables", "facts", "passages")}
+
+
+#: facts columns in the order written and read (``ocr``, ``exact``, ``ocr_checked``: index version 8)
+FACT_COLS = ("fact_id", "doc_id", "source", "label", "value", "value_text", "unit", "line", "page", "quote",
+             "role", "table_id", "table_title", "row_path", "code", "code_kind", "col_path", "section_path",
+             "is_total_row", "row_index", "col_index", "base_year", "whole", "ocr", "exact", "ocr_checked")
+#: columns added after the first schema: (table, column, SQL type with default)
+_ADDED_COLUMNS = (("facts", "ocr", "INTEGER DEFAULT 0"), ("facts", "exact", "INTEGER DEFAULT 1"),
+                  ("facts", "ocr_checked", "INTEGER DEFAULT 0"))
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a fact store written by an older version up to the current columns (a generation is
+    copied before an ingest adds documents to it)."""
+    for table, column, decl in _ADDED_COLUMNS:
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            with conn:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 _TABLE_COLS = "table_id, doc_id, title, unit, line, columns, note, page, n_rows, row_labels"

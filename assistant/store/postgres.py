@@ -33,7 +33,7 @@ DOC_COLS = ("doc_id", "title", "path", "department", "year", "kind", "sha256", "
 TABLE_COLS = ("table_id", "doc_id", "title", "unit", "line", "page", "columns", "note", "n_rows", "row_labels")
 FACT_COLS = ("fact_id", "doc_id", "source", "label", "value", "value_text", "unit", "line", "page", "quote", "role",
              "table_id", "table_title", "row_path", "code", "code_kind", "col_path", "section_path", "is_total_row",
-             "row_index", "col_index", "base_year", "whole")
+             "row_index", "col_index", "base_year", "whole", "ocr", "exact", "ocr_checked")
 PASSAGE_COLS = ("passage_id", "doc_id", "kind", "section_path", "text", "line", "term", "page")
 COLUMNS = {"documents": DOC_COLS, "tables": TABLE_COLS, "facts": FACT_COLS, "passages": PASSAGE_COLS}
 #: tables whose rows belong to a generation (copied and dropped with it)
@@ -80,8 +80,16 @@ CREATE TABLE feedback (
   answer TEXT, kind TEXT, rating INTEGER, comment TEXT, citations TEXT);
 """
 
+#: figures read by OCR, whether they may be given as exact, whether a total confirms them
+#: (Fact.ocr, Fact.exact, Fact.ocr_checked)
+_V2 = """
+ALTER TABLE facts ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE facts ADD COLUMN exact INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE facts ADD COLUMN ocr_checked INTEGER NOT NULL DEFAULT 0;
+"""
+
 #: (version, SQL) applied in order; append new versions, never edit applied ones.
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1)]
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2)]
 
 #: advisory-lock keys (arbitrary constants of this application)
 MIGRATE_LOCK = 0x62756467_0001
@@ -170,7 +178,7 @@ class PostgresFactStore(_Connected):
                 g, f.fact_id, f.doc_id, f.source, f.label, f.value, f.value_text, f.unit, f.line, f.page,
                 f.quote, f.role, f.table_id, f.table_title, _j(f.row_path), f.code, f.code_kind,
                 _j(f.col_path), _j(f.section_path), int(f.is_total_row), f.row_index, f.col_index,
-                f.base_year, f.whole) for f in facts])
+                f.base_year, f.whole, int(f.ocr), int(f.exact), int(f.ocr_checked)) for f in facts])
             self._copy_in(c, "passages", [(
                 g, p.passage_id, p.doc_id, p.kind, _j(p.section_path), p.text, p.line, p.term, p.page)
                 for p in passages])
@@ -216,7 +224,8 @@ class PostgresFactStore(_Connected):
             unit=r[6], line=r[7], page=r[8], quote=r[9], role=r[10], table_id=r[11],
             table_title=r[12], row_path=tuple(json.loads(r[13])), code=r[14], code_kind=r[15],
             col_path=tuple(json.loads(r[16])), section_path=tuple(json.loads(r[17])),
-            is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22])
+            is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22],
+            ocr=bool(r[23]), exact=bool(r[24]), ocr_checked=bool(r[25]))
             for r in rows]
 
     def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]:

@@ -945,7 +945,8 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         with gr.Accordion("上传文件与导出反馈", open=False, elem_id="bqa-admin"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=300):
-                    upload_file = gr.File(label="预算公开文件（.txt 或 .pdf）", file_types=[".txt", ".pdf"],
+                    upload_file = gr.File(label="预算公开文件（.txt、.pdf 或表格图片 .png/.jpg/.gif）",
+                                          file_types=[".txt", ".pdf", ".png", ".jpg", ".jpeg", ".gif"],
                                           type="filepath", elem_id="bqa-upload-file")
                     upload_token = gr.Textbox(label="访问令牌（服务器设置了令牌时必填）", type="password",
                                               visible=bool(getattr(getattr(assistant, "settings", None),
