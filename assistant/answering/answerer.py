@@ -85,7 +85,10 @@ class DocumentAnswerer:
     def __init__(self, doc: Document, facts: list[Fact], passages: list[Passage], tables: list[Table],
                  lexicon: Lexicon, retriever: Retriever | None = None):
         self.doc = doc
-        self.facts = facts
+        # a figure read by OCR that its table's arithmetic (or the same figure elsewhere) contradicts is
+        # never stated as exact: it is left out of answering (the ingest report names its page)
+        self.unverified = [f for f in facts if not getattr(f, "exact", True)]
+        self.facts = [f for f in facts if getattr(f, "exact", True)] if self.unverified else facts
         self.passages = passages
         self.tables = {t.table_id: t for t in tables}
         self.lex = lexicon
