@@ -164,7 +164,7 @@ def evaluate(gold: list[Path] = typer.Argument(..., help="金标准文件（.jso
     side by side. Exit code 1 when any case fails."""
     from .embedding import make_embedder
     from .engine import Assistant
-    from .evaluation import LangChainBaseline, load_gold, run_assistant, run_baseline, summary_table
+    from .evaluation import LangChainBaseline, load_gold, run_assistant, run_baseline, summary_table, three_way
 
     s = _settings(index)
     assistant = Assistant.open(s, build_if_missing=True, progress=_progress)
@@ -180,11 +180,13 @@ def evaluate(gold: list[Path] = typer.Argument(..., help="金标准文件（.jso
                 base_model = LangChainBaseline(paths, make_embedder(s.embedder))
             rows = run_baseline(base_model, cases)
         print(f"## {path.name}: {sum(r.passed for r in ours)} passed, {sum(not r.passed for r in ours)} failed")
+        print(f"three-way: {three_way(ours)}")
         print(summary_table(ours, rows))
         for r in ours:
             if not r.passed:
                 failed += 1
-                print(f"FAIL {r.case_id} {r.question} -> {'; '.join(r.reasons)} | got: {r.answer[:160]!r}")
+                print(f"{'WRONG' if r.outcome == 'wrong' else 'FAIL'} {r.case_id} {r.question} -> "
+                      f"{'; '.join(r.reasons)} | got: {r.answer[:160]!r}")
         print()
     raise typer.Exit(1 if failed else 0)
 

@@ -123,6 +123,10 @@ def grade_passages(case: dict, texts: list[str]) -> bool:
 
 @dataclass
 class CaseResult:
+    """One graded case. ``outcome`` is three-way as the shared grader (grade3.py) counts it:
+    "right", "abstained" (not_found / out_of_scope, or no figure given) or "wrong" (a figure that is
+    not the one asked) — the outcome users of an exact-figures product cannot tolerate."""
+
     case_id: str
     kind: str
     question: str
@@ -130,6 +134,24 @@ class CaseResult:
     reasons: list[str] = field(default_factory=list)
     answer: str = ""
     seconds: float = 0.0
+    outcome: str = "right"
+
+
+def outcome(passed: bool, out: dict) -> str:
+    """right / abstained / wrong of one answer (see :class:`CaseResult`)."""
+    if passed:
+        return "right"
+    figures = [n for n in numbers(out.get("answer") or "") if n[2]]
+    if out.get("kind") in ("not_found", "out_of_scope") or not figures:
+        return "abstained"
+    return "wrong"
+
+
+def three_way(results: list[CaseResult]) -> str:
+    """"N right, N abstained, N wrong of N (wrong P%)" as grade3.py prints it."""
+    n = len(results)
+    r, a, w = (sum(x.outcome == o for x in results) for o in ("right", "abstained", "wrong"))
+    return f"{r} right, {a} abstained, {w} wrong of {n} (wrong {100 * w / max(n, 1):.0f}%)"
 
 
 def run_assistant(assistant, cases: list[dict]) -> list[CaseResult]:
@@ -147,7 +169,7 @@ def run_assistant(assistant, cases: list[dict]) -> list[CaseResult]:
                 out = {"answer": f"{type(exc).__name__}: {exc}", "kind": "error"}
         why = grade(case, out)
         results.append(CaseResult(case["id"], case.get("kind", "figure"), " / ".join(turns), not why, why,
-                                  out.get("answer", ""), time.perf_counter() - t0))
+                                  out.get("answer", ""), time.perf_counter() - t0, outcome(not why, out)))
     return results
 
 

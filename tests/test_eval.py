@@ -29,7 +29,8 @@ def test_eval_command_on_the_seed_gold(cli_index, tmp_path):  # noqa: F811
         pytest.skip("../shared/eval is not beside this checkout")
     r = run(["eval", str(gold), "--index", str(cli_index), "--no-baseline"])
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines()[0] == "## seed_gold.jsonl: 40 passed, 0 failed"
+    assert r.stdout.splitlines()[:2] == ["## seed_gold.jsonl: 40 passed, 0 failed",
+                                         "three-way: 40 right, 0 abstained, 0 wrong of 40 (wrong 0%)"]
     assert "| all | 40 | 40/40 | — | — |" in r.stdout
 
 
@@ -43,6 +44,8 @@ def test_eval_reports_failures_and_the_baseline(cli_index, tmp_path):  # noqa: F
     assert r.returncode == 1
     lines = r.stdout.splitlines()
     assert lines[0] == "## mini.jsonl: 2 passed, 1 failed"
-    assert lines[1] == "| kind | cases | budget-qa | baseline top-1 | baseline top-3 |"
+    # 187.00 given where 188.00 was expected: a wrong figure, not an abstention
+    assert lines[1] == "three-way: 2 right, 0 abstained, 1 wrong of 3 (wrong 33%)"
+    assert lines[2] == "| kind | cases | budget-qa | baseline top-1 | baseline top-3 |"
     assert any(l.startswith("| definition | 1 | 1/1 |") for l in lines)
-    assert any(l.startswith("FAIL m3 项目支出是多少 -> missing figure 188.00 | got: '项目支出 187.00 万元") for l in lines)
+    assert any(l.startswith("WRONG m3 项目支出是多少 -> missing figure 188.00 | got: '项目支出 187.00 万元") for l in lines)
