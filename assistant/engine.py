@@ -279,12 +279,17 @@ class Assistant:
             docs = [d for d in catalog.docs if d.doc_id in wanted]
         if not docs:
             return Answer.combine(raw, [AnswerPart(raw, "未找到：当前范围内没有已载入的文档。", "not_found")])
+        if ctx.get("cross") and len(docs) > 1:
+            text = crossdoc.follow_up(text, *ctx["cross"])  # "那2024年呢？", "按部门排个序"
         cross = crossdoc.plan(text, docs, catalog.name_index(docs)) if len(docs) > 1 else None
         if cross is not None:  # one figure from each of several documents, combined
             reg = TurnCitations()
             part = crossdoc.answer(cross, raw, catalog, reg)
             ctx["docs"] = [d.doc_id for d in cross.groups]
+            ctx["cross"] = (text, cross.item)
+            ctx["subject"] = cross.item
             return Answer.combine(raw, [part])
+        ctx.pop("cross", None)
         named_text = text  # before scoping removes the names it recognised
         docs, text = self._scope_by_question(text, docs, ctx, catalog)
         foreign = self._foreign_department(named_text, docs, catalog)
@@ -383,6 +388,10 @@ class Assistant:
             years = [y for y in years if y not in compared]  # "2025年…比2024年": the 2025 document
         if years and len(chosen) > 1:
             by_year = [d for d in chosen if d.year in years]
+            if not narrowed and ctx.get("docs"):
+                # "那2024年呢？" after a question about one body: that body's documents of that year
+                bodies = {d.department for d in docs if d.doc_id in set(ctx["docs"])}
+                by_year = [d for d in by_year if d.department in bodies] or by_year
             if by_year:
                 chosen, narrowed = by_year, True
         if not narrowed and len(docs) > 1 and ctx.get("docs"):

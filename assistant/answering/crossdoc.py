@@ -33,7 +33,7 @@ _RANK = re.compile(r"哪个部门|哪个单位|哪家|各部门|各单位|所有
 _WHICH_MORE = re.compile(r"哪个(?:多|高|大)|谁(?:多|高|大)|哪个更(?:多|高|大)")
 _WHICH_LESS = re.compile(r"哪个(?:少|低|小)|谁(?:少|低|小)|哪个更(?:少|低|小)")
 _OP_WORDS = re.compile(
-    r"(?:比|较|与|和|同|跟)?\s*(?:19|20)\d{2}\s*年度?(?:相比)?|两年相比|两个年度|两年|历年|各年|相比|"
+    r"(?:比|较|与|和|同|跟)?\s*(?:19|20)\d{2}\s*年度?(?:相比)?|(?:预算|决算)(?:里|中|内)|两年相比|两个年度|两年|历年|各年|相比|"
     r"哪个部门|哪个单位|哪家|各部门|各单位|所有部门|部门|单位|排名|排序|排个序|最多|最少|最高|最低|"
     r"哪个(?:更)?(?:多|少|高|低|大|小)|谁(?:多|少)|分别是|分别|各是|各|" + _CHANGE.pattern + r"|[和与及、，,？?。]")
 
@@ -66,8 +66,26 @@ def _basis_asked(text: str) -> str:
 
 
 def _prefer_department(docs: list[Document]) -> Document:
-    """One document of a body: its 部门 document before its 单位 one."""
-    return sorted(docs, key=lambda d: (d.scope != "部门", d.doc_id))[0]
+    """One document of a body: its 部门 document before its 单位 one, the latest year first."""
+    return sorted(docs, key=lambda d: (d.scope != "部门", -(d.year or 0), d.doc_id))[0]
+
+
+def follow_up(text: str, previous: str, item: str) -> str:
+    """A follow-up turn of a cross-document question as a question of its own: "那2024年呢？" → the
+    previous question in 2024; "按部门排个序" → the previous item ranked over departments. A turn
+    naming an item of its own is returned unchanged."""
+    years = re.findall(r"((?:19|20)\d{2})\s*年", text)
+    rest = strip_filler(re.sub(r"^(?:那么?|那|再|按|请)|呢|[？?。]|(?:19|20)\d{2}\s*年度?", "", text))
+    rest = _RANK.sub("", rest).replace("部门", "").replace("个", "")
+    if rest:
+        return text
+    if _RANK.search(text) or re.search(r"排", text):
+        years = years or re.findall(r"((?:19|20)\d{2})\s*年", previous)[:1]  # the year asked before
+        basis = _basis_asked(previous)  # and the kind
+        return f"{years[0] + '年' if years else ''}各部门{item}{basis}排名"
+    if years and re.search(r"(?:19|20)\d{2}\s*年", previous) and len(set(re.findall(r"(\d{4})\s*年", previous))) == 1:
+        return re.sub(r"(?:19|20)\d{2}\s*年", f"{years[0]}年", previous)
+    return text
 
 
 def plan(text: str, docs: list[Document], names) -> CrossQuery | None:
@@ -287,6 +305,10 @@ def _ranking(q: CrossQuery, question: str, found, missing, reg) -> AnswerPart:
         cites.extend(x for x in c if x not in cites)
         refs.extend(r)
     head = f"按“{q.item}”{'从多到少' if q.descending else '从少到多'}排列（{len(rows)} 份文件）："
+    if len({d.basis for d, _, _ in rows}) > 1:
+        head += "注意：其中既有预算也有决算，口径不同，可加上“预算”或“决算”再问。"
+    if len({d.year for d, _, _ in rows}) > 1:
+        head += "注意：各文件年份不同，可加上年份再问。"
     tail = f"\n另有 {len(missing)} 份文件没有该项数字：{'、'.join(d.label for d in missing)}。" if missing else ""
     return AnswerPart(question, head + "\n" + "\n".join(bits) + tail, "list", refs, cites,
                       chart={"title": q.item, "unit": unit,
