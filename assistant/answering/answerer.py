@@ -40,13 +40,14 @@ class TurnCitations:
     """Citations of a whole turn, numbered once; parts refer to the same numbers."""
 
     items: list[Citation] = field(default_factory=list)
+    _numbers: dict[tuple, int] = field(default_factory=dict, repr=False)
 
     def add(self, c: Citation) -> int:
-        for i, x in enumerate(self.items, start=1):
-            if (x.doc_id, x.line, x.locator) == (c.doc_id, c.line, c.locator):
-                return i
-        self.items.append(c)
-        return len(self.items)
+        key = (c.doc_id, c.line, c.locator)
+        if key not in self._numbers:
+            self.items.append(c)
+            self._numbers[key] = len(self.items)
+        return self._numbers[key]
 
 
 #: words asking for money (资金, 金额, 经费, 多少钱, 元): a count never answers them
@@ -456,10 +457,7 @@ class DocumentAnswerer:
 
     # ------------------------------------------------------------------ citations
     def citation(self, f: Fact) -> Citation:
-        if f.source == "narrative":
-            return Citation(self.doc.doc_id, self.doc.title, f.locator, f.quote, f.line, f.page, "passage")
-        return Citation(self.doc.doc_id, self.doc.title, f.locator, f.quote, f.line, f.page, "table",
-                        f.table_id, f.col_index)
+        return citation_of(self.doc, f)
 
     def passage_citation(self, p: Passage, quote: str | None = None) -> Citation:
         loc = " > ".join(p.section_path) or self.doc.title
@@ -1248,6 +1246,13 @@ class DocumentAnswerer:
         n = reg.add(c)
         context["subject"] = subject
         return AnswerPart(intent.text, f"{quote.strip()}[{n}]", "passage", [], [c])
+
+
+def citation_of(doc: Document, f: Fact) -> Citation:
+    """The citation of a fact of ``doc``: its sentence (passage) or its table cell."""
+    if f.source == "narrative":
+        return Citation(doc.doc_id, doc.title, f.locator, f.quote, f.line, f.page, "passage")
+    return Citation(doc.doc_id, doc.title, f.locator, f.quote, f.line, f.page, "table", f.table_id, f.col_index)
 
 
 def _chart(title: str, items: list[Item]) -> dict | None:

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..budget.metrics import find_metric
+from ..budget.query import read_metric
+from ..budget.templates import measure_asked
 from ..model import AnswerPart, Document, FactRef
 from ..understanding.intent import parse_intent, split_questions
 from . import compute
+from .answerer import citation_of
 from .matching import Item, strip_filler
 
 _CHANGE = re.compile(r"多了?多少|少了?多少|增加了?多少|减少了?多少|增长了?多少|下降了?多少|变化了?多少|变动|增减|相差|差多少|差额|多多少|少多少")
@@ -163,6 +166,18 @@ def plan(text: str, docs: list[Document], names) -> CrossQuery | None:
     return None
 
 
+def _read_cached(catalog, metric, docs: list[Document], question: str) -> dict:
+    """:func:`assistant.budget.query.read_metric`, remembered per metric and measure in the catalog of
+    the generation served (its facts never change), so that rankings asked again cost no query."""
+    cache = catalog.__dict__.setdefault("metric_cache", {})
+    key = (metric.id, measure_asked(question, "预算"), measure_asked(question, "决算"))
+    known = cache.setdefault(key, {})
+    todo = [d for d in docs if d.doc_id not in known]
+    if todo:
+        known.update(read_metric(catalog.store, metric, todo, question))
+    return known
+
+
 def _figure(answerer, item: str) -> Item | None:
     """The one figure a document's answerer gives for ``item`` (None unless it is sure)."""
     intent = parse_intent(item)
@@ -195,6 +210,18 @@ def answer(q: CrossQuery, question: str, catalog, reg) -> AnswerPart:
         return AnswerPart(question, "未找到：" + "；".join(q.notes) + "。", "not_found")
     found: list[tuple[Document, Item, object]] = []
     missing: list[Document] = []
+    metric = find_metric(q.item) if q.mode == "rank" else None
+    if metric is not None:  # one query over the fact store for every document, no answerer built
+        read = _read_cached(catalog, metric, q.groups, question)
+        for d in q.groups:
+            res, _ = read[d.doc_id]
+            fact = res.cell if res.cell is not None else (res.statements[0] if res.statements else None)
+            if fact is None:
+                missing.append(d)
+                continue
+            label = res.metric.name
+            found.append((d, Item(label, compute.dec(fact.value), fact.value_text, fact.unit, [fact], 1.0), None))
+        return _ranking(q, question, found, missing, reg)
     for d in q.groups:
         a = catalog.answerer(d.doc_id)
         it = _figure(a, q.item)
@@ -298,12 +325,14 @@ def _ranking(q: CrossQuery, question: str, found, missing, reg) -> AnswerPart:
         return AnswerPart(question, f"未找到：“{q.item}”在各文件中的单位不同，无法排名。", "not_found")
     rows = sorted(found, key=lambda x: _in_unit(x[1], unit), reverse=q.descending)
     bits, cites, refs = [], [], []
-    for i, (d, it, a) in enumerate(rows, start=1):
-        marks, c, r = a._refs(it, reg, 1)
+    for i, (d, it, _) in enumerate(rows, start=1):
+        c = citation_of(d, it.facts[0])
+        n = reg.add(c)
         shown = f"{it.value_text} {it.unit}" + (f"（{compute.fmt(_in_unit(it, unit), 2)} {unit}）" if it.unit != unit else "")
-        bits.append(f"{i}. {d.label}：{shown}{marks}")
-        cites.extend(x for x in c if x not in cites)
-        refs.extend(r)
+        bits.append(f"{i}. {d.label}：{shown}[{n}]")
+        if n > len(cites):  # a citation not listed yet
+            cites.append(c)
+        refs.append(FactRef(it.label, it.value_text, it.unit, it.facts[0].locator, d.doc_id))
     head = f"按“{q.item}”{'从多到少' if q.descending else '从少到多'}排列（{len(rows)} 份文件）："
     if len({d.basis for d, _, _ in rows}) > 1:
         head += "注意：其中既有预算也有决算，口径不同，可加上“预算”或“决算”再问。"

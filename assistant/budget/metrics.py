@@ -79,9 +79,20 @@ def _parents() -> dict[str, set[str]]:
 
 
 def _strip_words(text: str, words) -> str:
-    for w in sorted({norm(x) for x in words if x}, key=len, reverse=True):
+    for w in _longest_first(tuple(words)):
         text = text.replace(w, "")
     return _PUNCT.sub("", text)
+
+
+@lru_cache(maxsize=1024)
+def _longest_first(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({norm(x) for x in words if x}, key=len, reverse=True))
+
+
+@lru_cache(maxsize=4096)
+def _statement_cores(metric_id: str, quals: tuple[str, ...]) -> frozenset[str]:
+    """The metric's names without qualifiers, as a narrative label is compared with them."""
+    return frozenset(_strip_words(norm(n), quals) for n in catalog()[metric_id].names)
 
 
 def find_metric(item: str) -> Metric | None:
@@ -122,6 +133,7 @@ def _three_public_family() -> frozenset[str]:
     return frozenset(fam | {"operating"})
 
 
+@lru_cache(maxsize=16384)
 def _leaf(col_path: tuple[str, ...]) -> str:
     """The column's own header: the last segment that is not a measure word."""
     for seg in reversed(col_path):
@@ -136,7 +148,7 @@ def _measure_words() -> frozenset[str]:
 
 
 def _column_ok(loc: dict, col_path: tuple[str, ...]) -> bool:
-    joined = norm("".join(col_path))
+    joined = _joined(col_path)
     leaf = _leaf(col_path)
     if not all(norm(w) in joined for w in loc.get("col_has", ())):
         return False
@@ -145,6 +157,11 @@ def _column_ok(loc: dict, col_path: tuple[str, ...]) -> bool:
     if loc.get("leaf_any") and not any(norm(w) in leaf for w in loc["leaf_any"]):
         return False
     return not any(norm(w) in leaf for w in loc.get("leaf_not", ()))
+
+
+@lru_cache(maxsize=16384)
+def _joined(col_path: tuple[str, ...]) -> str:
+    return norm("".join(col_path))
 
 
 @lru_cache(maxsize=4096)
@@ -212,16 +229,14 @@ def resolve(metric: Metric, measure: str, basis: str, tables: list[Table], facts
         if res.cell is not None:
             break
     if metric.narrative:
-        names = {norm(n) for n in metric.names}
-        quals = list(model_data()["qualifiers"]) + list(metric.qualifiers) + list(drop_words)
+        quals = tuple(model_data()["qualifiers"]) + metric.qualifiers + tuple(drop_words)
         if metric.id in _three_public_family():
-            quals.append("财政拨款")
+            quals += ("财政拨款",)
+        cores = _statement_cores(metric.id, quals)
         for f in facts:
             if f.source != "narrative" or f.role != "amount" or f.value is None:
                 continue
-            label = norm(f.label)
-            core = _strip_words(label, quals)
-            if core not in {_strip_words(n, quals) for n in names}:
+            if _strip_words(norm(f.label), quals) not in cores:
                 continue
             fit = measure_matches(measure, column_measure((f.label,)), basis)
             if fit:

@@ -40,6 +40,7 @@ def table_kind(title: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=16384)
 def column_measure(col_path: tuple[str, ...]) -> str:
     """The measure a column's header names (预算数, 决算数, 年初预算, 全年预算, 上年预算, 上年执行数),
     or "" when the header names none (the table's own measure then applies)."""

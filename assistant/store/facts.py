@@ -5,6 +5,7 @@ All SQL is parameterised. Lists (row/column/section paths) are stored as JSON ar
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 import sqlite3
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -44,6 +45,7 @@ class FactStore(Protocol):
     def facts(self, doc_ids: Iterable[str] | None = None) -> list[Fact]: ...
     def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]: ...
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]: ...
+    def metric_facts(self, doc_ids: Iterable[str], tables: list[tuple[str, bool, str]], labels: list[str]) -> list[Fact]: ...
     def table(self, table_id: str) -> Table | None: ...
     def replace_document(self, document: Document, tables: list[Table], facts: list[Fact],
                          passages: list[Passage]) -> None: ...
@@ -112,16 +114,7 @@ class SQLiteFactStore:
             sql += f" WHERE doc_id IN ({','.join('?' * len(ids))})"
             args = ids
         sql += " ORDER BY doc_id, line, col_index, fact_id, rowid"
-        out = []
-        for r in self._conn.execute(sql, args):
-            out.append(Fact(
-                fact_id=r[0], doc_id=r[1], source=r[2], label=r[3], value=r[4], value_text=r[5],
-                unit=r[6], line=r[7], page=r[8], quote=r[9], role=r[10], table_id=r[11],
-                table_title=r[12], row_path=tuple(json.loads(r[13])), code=r[14], code_kind=r[15],
-                col_path=tuple(json.loads(r[16])), section_path=tuple(json.loads(r[17])),
-                is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22],
-                ocr=bool(r[23]), exact=bool(r[24]), ocr_checked=bool(r[25])))
-        return out
+        return [_fact(r) for r in self._conn.execute(sql, args)]
 
     def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]:
         sql = "SELECT passage_id, doc_id, kind, section_path, text, line, term, page FROM passages WHERE 1=1"
@@ -136,6 +129,26 @@ class SQLiteFactStore:
         sql += " ORDER BY doc_id, line, rowid"
         return [Passage(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6] or "", r[7])
                 for r in self._conn.execute(sql, args)]
+
+    def metric_facts(self, doc_ids: Iterable[str], tables: list[tuple[str, bool, str]], labels: list[str]) -> list[Fact]:
+        """The facts of ``doc_ids`` a metric can be read from, in one query: cells of tables whose
+        title contains one of ``tables``' words (only total rows where the flag says so, only columns
+        whose path contains its column word when one is given) and narrative figures whose label
+        contains one of ``labels``. See :mod:`assistant.budget.query`."""
+        ids = list(doc_ids)
+        conds, args = [], []
+        for word, totals, column in tables:
+            conds.append("(source = 'table' AND table_title LIKE ?" + (" AND is_total_row = 1" if totals else "")
+                         + (" AND col_path LIKE ?)" if column else ")"))
+            args.extend([f"%{word}%"] + ([f"%{column}%"] if column else []))
+        for word in labels:
+            conds.append("(source = 'narrative' AND label LIKE ?)")
+            args.append(f"%{word}%")
+        if not ids or not conds:
+            return []
+        sql = (f"SELECT {','.join(FACT_COLS)} FROM facts WHERE doc_id IN ({','.join('?' * len(ids))}) AND ("
+               + " OR ".join(conds) + ") ORDER BY doc_id, line, col_index, fact_id, rowid")
+        return [_fact(r) for r in self._conn.execute(sql, ids + args)]
 
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]:
         sql = f"SELECT {_TABLE_COLS} FROM tables"
@@ -155,6 +168,23 @@ class SQLiteFactStore:
         """Row counts per table (documents, tables, facts, passages)."""
         return {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("documents", "tables", "facts", "passages")}
+
+
+@lru_cache(maxsize=65536)
+def _path(text: str | None) -> tuple[str, ...]:
+    """A stored JSON path as a tuple (the same header and section paths recur in every document)."""
+    return tuple(json.loads(text or "[]"))
+
+
+def _fact(r) -> Fact:
+    """A Fact from a row of FACT_COLS."""
+    return Fact(
+        fact_id=r[0], doc_id=r[1], source=r[2], label=r[3], value=r[4], value_text=r[5],
+        unit=r[6], line=r[7], page=r[8], quote=r[9], role=r[10], table_id=r[11],
+        table_title=r[12], row_path=_path(r[13]), code=r[14], code_kind=r[15],
+        col_path=_path(r[16]), section_path=_path(r[17]),
+        is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22],
+        ocr=bool(r[23]), exact=bool(r[24]), ocr_checked=bool(r[25]))
 
 
 #: facts columns in the order written and read (``ocr``, ``exact``, ``ocr_checked``: index version 8)

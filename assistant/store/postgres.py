@@ -26,6 +26,7 @@ from typing import Iterable
 
 from ..errors import IngestError
 from ..model import Document, Fact, Passage, Table
+from .facts import _fact as _fact_row
 
 log = logging.getLogger(__name__)
 
@@ -219,19 +220,29 @@ class PostgresFactStore(_Connected):
 
     def facts(self, doc_ids: Iterable[str] | None = None) -> list[Fact]:
         rows = self._select("facts", doc_ids, order="doc_id, line NULLS FIRST, col_index NULLS FIRST, fact_id")
-        return [Fact(
-            fact_id=r[0], doc_id=r[1], source=r[2], label=r[3], value=r[4], value_text=r[5],
-            unit=r[6], line=r[7], page=r[8], quote=r[9], role=r[10], table_id=r[11],
-            table_title=r[12], row_path=tuple(json.loads(r[13])), code=r[14], code_kind=r[15],
-            col_path=tuple(json.loads(r[16])), section_path=tuple(json.loads(r[17])),
-            is_total_row=bool(r[18]), row_index=r[19], col_index=r[20], base_year=r[21], whole=r[22],
-            ocr=bool(r[23]), exact=bool(r[24]), ocr_checked=bool(r[25]))
-            for r in rows]
+        return [_fact_row(r) for r in rows]
 
     def passages(self, doc_ids: Iterable[str] | None = None, kind: str | None = None) -> list[Passage]:
         extra, args = (" AND kind = %s", (kind,)) if kind else ("", ())
         rows = self._select("passages", doc_ids, extra, args)
         return [Passage(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6] or "", r[7]) for r in rows]
+
+    def metric_facts(self, doc_ids: Iterable[str], tables: list[tuple[str, bool, str]], labels: list[str]) -> list[Fact]:
+        """As :meth:`assistant.store.facts.SQLiteFactStore.metric_facts`, in one query."""
+        conds, args = [], []
+        for word, totals, column in tables:
+            conds.append("(source = 'table' AND table_title LIKE %s" + (" AND is_total_row = 1" if totals else "")
+                         + (" AND col_path LIKE %s)" if column else ")"))
+            args.extend([f"%{word}%"] + ([f"%{column}%"] if column else []))
+        for word in labels:
+            conds.append("(source = 'narrative' AND label LIKE %s)")
+            args.append(f"%{word}%")
+        ids = list(doc_ids)
+        if not ids or not conds:
+            return []
+        rows = self._select("facts", ids, " AND (" + " OR ".join(conds) + ")", tuple(args),
+                            order="doc_id, line NULLS FIRST, col_index NULLS FIRST, fact_id")
+        return [_fact_row(r) for r in rows]
 
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]:
         return [_table(r) for r in self._select("tables", doc_ids)]
