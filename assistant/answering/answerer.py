@@ -329,14 +329,7 @@ class DocumentAnswerer:
             refs.append(FactRef(res.metric.name, st.value_text, st.unit, st.locator, st.doc_id))
             bits.append(f"{'即' if bits else res.metric.name + ' '}{st.value_text} {st.unit}[{n}]")
             for c in changes:
-                base = f"比{c.base_year}年" if c.base_year else "比上年"
-                printed = c.value_text.lstrip("-+")
-                if c.role == "change" and c.value == 0:
-                    bits.append(f"与{c.base_year or '上'}年持平（变化 0）[{n}]")
-                elif c.role == "change":
-                    bits.append(f"{base}{'增加' if c.value > 0 else '减少'} {printed} {c.unit}[{n}]")
-                else:
-                    bits.append(f"{'增长' if c.value > 0 else '下降'} {printed}[{n}]")
+                bits.append(f"{_change_phrase(c)}[{n}]")
                 refs.append(FactRef(f"{res.metric.name}（变化）", c.value_text, c.unit, c.locator, c.doc_id))
             reason = _REASON.search(st.quote[st.quote.find(changes[-1].value_text):] if changes[-1].value_text in st.quote
                                     else st.quote)
@@ -1002,15 +995,7 @@ class DocumentAnswerer:
             refs.append(FactRef(a.label, a.value_text, a.unit, a.locator, a.doc_id))
         for f in changes:
             n = reg.add(self.citation(f))
-            base = f"比{f.base_year}年" if f.base_year else "比上年"
-            subject = "" if amount else top.label
-            printed = f.value_text.lstrip("-+")
-            if f.role == "change" and f.value == 0:
-                bits.append(f"{subject}与{f.base_year or '上'}年持平（变化 0）[{n}]")
-            elif f.role == "change":
-                bits.append(f"{subject}{base}{'增加' if f.value > 0 else '减少'} {printed} {f.unit}[{n}]")
-            else:
-                bits.append(f"{'增长' if f.value > 0 else '下降'} {printed}[{n}]")
+            bits.append(f"{_change_phrase(f, '' if amount else top.label)}[{n}]")
             refs.append(FactRef(f.label, f.value_text, f.unit, f.locator, f.doc_id))
         cite = self.citation(top)
         cites.append(cite)
@@ -1246,6 +1231,17 @@ class DocumentAnswerer:
         n = reg.add(c)
         context["subject"] = subject
         return AnswerPart(intent.text, f"{quote.strip()}[{n}]", "passage", [], [c])
+
+
+def _change_phrase(c: Fact, subject: str = "") -> str:
+    """A stated change as a phrase: "比2024年减少 2,389.52 万元", "与2024年持平（变化 0）", "下降 1.82%"."""
+    printed = c.value_text.lstrip("-+")
+    if c.role == "change" and c.value == 0:
+        return f"{subject}与{c.base_year or '上'}年持平（变化 0）"
+    if c.role == "change":
+        base = f"比{c.base_year}年" if c.base_year else "比上年"
+        return f"{subject}{base}{'增加' if c.value > 0 else '减少'} {printed} {c.unit}"
+    return f"{'增长' if c.value > 0 else '下降'} {printed}"
 
 
 def citation_of(doc: Document, f: Fact) -> Citation:

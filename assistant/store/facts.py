@@ -136,18 +136,11 @@ class SQLiteFactStore:
         whose path contains its column word when one is given) and narrative figures whose label
         contains one of ``labels``. See :mod:`assistant.budget.query`."""
         ids = list(doc_ids)
-        conds, args = [], []
-        for word, totals, column in tables:
-            conds.append("(source = 'table' AND table_title LIKE ?" + (" AND is_total_row = 1" if totals else "")
-                         + (" AND col_path LIKE ?)" if column else ")"))
-            args.extend([f"%{word}%"] + ([f"%{column}%"] if column else []))
-        for word in labels:
-            conds.append("(source = 'narrative' AND label LIKE ?)")
-            args.append(f"%{word}%")
-        if not ids or not conds:
+        where, args = metric_conditions(tables, labels, "?")
+        if not ids or not where:
             return []
         sql = (f"SELECT {','.join(FACT_COLS)} FROM facts WHERE doc_id IN ({','.join('?' * len(ids))}) AND ("
-               + " OR ".join(conds) + ") ORDER BY doc_id, line, col_index, fact_id, rowid")
+               + where + ") ORDER BY doc_id, line, col_index, fact_id, rowid")
         return [_fact(r) for r in self._conn.execute(sql, ids + args)]
 
     def tables(self, doc_ids: Iterable[str] | None = None) -> list[Table]:
@@ -168,6 +161,20 @@ class SQLiteFactStore:
         """Row counts per table (documents, tables, facts, passages)."""
         return {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("documents", "tables", "facts", "passages")}
+
+
+def metric_conditions(tables: list[tuple[str, bool, str]], labels: list[str], placeholder: str) -> tuple[str, list]:
+    """The WHERE condition (and its arguments) of :meth:`FactStore.metric_facts`, for a SQL engine
+    whose parameter placeholder is ``placeholder`` ("?" for SQLite, "%s" for PostgreSQL)."""
+    conds, args = [], []
+    for word, totals, column in tables:
+        conds.append(f"(source = 'table' AND table_title LIKE {placeholder}" + (" AND is_total_row = 1" if totals else "")
+                     + (f" AND col_path LIKE {placeholder})" if column else ")"))
+        args.extend([f"%{word}%"] + ([f"%{column}%"] if column else []))
+    for word in labels:
+        conds.append(f"(source = 'narrative' AND label LIKE {placeholder})")
+        args.append(f"%{word}%")
+    return " OR ".join(conds), args
 
 
 @lru_cache(maxsize=65536)

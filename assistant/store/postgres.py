@@ -27,6 +27,7 @@ from typing import Iterable
 from ..errors import IngestError
 from ..model import Document, Fact, Passage, Table
 from .facts import _fact as _fact_row
+from .facts import metric_conditions
 
 log = logging.getLogger(__name__)
 
@@ -229,18 +230,11 @@ class PostgresFactStore(_Connected):
 
     def metric_facts(self, doc_ids: Iterable[str], tables: list[tuple[str, bool, str]], labels: list[str]) -> list[Fact]:
         """As :meth:`assistant.store.facts.SQLiteFactStore.metric_facts`, in one query."""
-        conds, args = [], []
-        for word, totals, column in tables:
-            conds.append("(source = 'table' AND table_title LIKE %s" + (" AND is_total_row = 1" if totals else "")
-                         + (" AND col_path LIKE %s)" if column else ")"))
-            args.extend([f"%{word}%"] + ([f"%{column}%"] if column else []))
-        for word in labels:
-            conds.append("(source = 'narrative' AND label LIKE %s)")
-            args.append(f"%{word}%")
+        where, args = metric_conditions(tables, labels, "%s")
         ids = list(doc_ids)
-        if not ids or not conds:
+        if not ids or not where:
             return []
-        rows = self._select("facts", ids, " AND (" + " OR ".join(conds) + ")", tuple(args),
+        rows = self._select("facts", ids, " AND (" + where + ")", tuple(args),
                             order="doc_id, line NULLS FIRST, col_index NULLS FIRST, fact_id")
         return [_fact_row(r) for r in rows]
 
