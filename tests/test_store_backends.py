@@ -115,6 +115,26 @@ def test_fact_store_keeps_ocr_flags(fact_settings, docs):
     store.close()
 
 
+def test_metric_facts_select_what_a_metric_is_read_from(fact_settings, docs):
+    """One query for a metric over documents (rankings): the cells of the tables of its kinds (total
+    rows and the metric's column where the locator says so) and the sentences naming it."""
+    from assistant.budget.metrics import catalog
+    from assistant.budget.query import metric_query, read_metric
+
+    seed, other = docs
+    store = open_fact_store(fact_settings, published(fact_settings, seed, other))
+    tables, labels = metric_query(catalog()["three_public"])
+    got = store.metric_facts([SEED_ID, other.document.doc_id], tables, labels)
+    expected = [f for f in seed.facts + other.facts
+                if (f.source == "table" and "三公" in f.table_title) or (f.source == "narrative" and "三公" in f.label)]
+    assert sorted(f.fact_id for f in got) == sorted(f.fact_id for f in expected) and expected
+    read = read_metric(store, catalog()["three_public"], [seed.document, other.document])
+    res, _ = read[SEED_ID]
+    assert (res.cell.value_text, res.cell.unit, res.cell.table_title) == ("25.50", "万元", "2023 年一般公共预算“三公”经费预算表")
+    assert store.metric_facts([], tables, labels) == []
+    store.close()
+
+
 def test_sqlite_and_postgres_return_identical_rows(tmp_path, pg_url, docs):
     """Same rows in the same order from both engines (answers depend on the order)."""
     results = []
