@@ -203,3 +203,18 @@ def test_gold_sets_on_the_pdfs_have_no_wrong_figure(pdfs, tmp_path):
             if why and out.get("kind") not in ("not_found", "out_of_scope") and figures:
                 wrong.append((case["id"], why))
     assert wrong == []
+
+
+def test_follow_ups_across_documents_keep_item_year_and_kind(pdfs):
+    conv = "cross-follow-up"
+    first = pdfs.ask("2025年预算里，区政府办公室和万里街道的机关运行经费哪个多？多多少？", conversation=conv)
+    assert first.formula == "464.64 − 213.28 = 251.36 万元"
+    ranked = pdfs.ask("按部门排个序", conversation=conv)
+    lines = ranked.answer.splitlines()
+    assert lines[0].startswith("按“机关运行经费预算”从多到少排列（3 份文件）")
+    assert [l.split("：")[0] for l in lines[1:]] == [
+        "1. 上海市普陀区人民政府万里街道办事处 2025年部门预算", "2. 上海市普陀区人民政府办公室 2025年部门预算",
+        "3. 上海市普陀区商务委员会 2025年部门预算"]
+    earlier = pdfs.ask("那2024年呢？", conversation=conv)
+    assert earlier.answer.startswith("2024年机关运行经费预算数 443.18 万元")
+    assert docs_cited(earlier) == {W24}
