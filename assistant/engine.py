@@ -11,6 +11,7 @@ from pathlib import Path
 from .answering import crossdoc
 from .answering.answerer import DocumentAnswerer, TurnCitations, name_score, strip_filler
 from .budget.identity import aliases as _aliases
+from .budget.identity import organs_named
 from .budget.metrics import colloquial_metric, count_units, find_metric
 from .catalog import Catalog
 from .config import Settings
@@ -281,6 +282,10 @@ class Assistant:
             return Answer.combine(raw, [AnswerPart(raw, "未找到：当前范围内没有已载入的文档。", "not_found")])
         if ctx.get("cross") and len(docs) > 1:
             text = crossdoc.follow_up(text, *ctx["cross"])  # "那2024年呢？", "按部门排个序"
+        foreign = self._foreign_department(text, docs, catalog) if len(docs) > 1 else ""
+        if foreign:  # a body not loaded: never another body's figure
+            return Answer.combine(raw, [AnswerPart(raw, f"未找到：已载入的文件中没有“{foreign}”的预算公开文件，"
+                                                        f"无法回答它的数字。", "not_found")])
         cross = crossdoc.plan(text, docs, catalog.name_index(docs)) if len(docs) > 1 else None
         if cross is not None:  # one figure from each of several documents, combined
             reg = TurnCitations()
@@ -403,8 +408,11 @@ class Assistant:
     def _foreign_department(self, text: str, docs: list[Document], catalog: Catalog) -> str:
         """An organisation named in the question that none of the documents in scope is about and
         none mentions (北京市财政局 when only a 济源 document is loaded); "" if there is none."""
-        for m in _ORG.finditer(text):
-            org = m.group(0)
+        names = [m.group(0) for m in _ORG.finditer(text)] + organs_named(text)
+        known = {a for d in docs for a in _aliases(d.department)}
+        for org in dict.fromkeys(names):
+            if org in known or any(a in org for a in known if len(a) >= 3):
+                continue  # a loaded body, by a name people use (区府办, 万里街道, 社工部)
             if any(_names_department(org, d.department) for d in docs):
                 continue
             if any(org in a.text() for a in catalog.answerers(d.doc_id for d in docs)):
@@ -431,7 +439,15 @@ class Assistant:
         subject = expanded
         item_text = strip_filler(_without_ops(expanded))
         mentions = find_metric(item_text) is not None or any(_mentions(catalog.labels(d), item_text) for d in ids)
-        if ctx.get("subject") and _MEASURE_ONLY_ITEM.match(item_text):
+        if _MEASURE_ONLY_ITEM.match(item_text) and not ctx.get("subject") and re.fullmatch(r"(?:预算|决算)数?", item_text):
+            # "万里街道2025年预算是多少": the document's total (支出总计) at that measure
+            expanded = expanded.replace(item_text, "支出总计" + item_text, 1)
+            intent = parse_intent(expanded)
+            subject, item_text = expanded, strip_filler(_without_ops(expanded))
+        if _MEASURE_ONLY_ITEM.match(item_text):
+            if not ctx.get("subject"):  # "全年预算数是多少" alone: of which item? never a guess
+                return [AnswerPart(sub, f"未找到：问题没有说明是哪一项的{item_text}，请加上项目名称，"
+                                        f"例如“一般公共预算支出{item_text}是多少？”。", "not_found")]
             mentions = False  # "全年预算是多少" after "行政运行花了多少": the same item's other measure
         if not mentions and ctx.get("subject") and _continues(sub, intent):
             subject = ctx["subject"] + " " + expanded

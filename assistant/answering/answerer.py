@@ -18,7 +18,7 @@ from typing import Protocol
 from ..budget.identity import aliases
 from ..budget.metrics import Resolution, count_statements, find_metric, resolve
 from ..budget.metrics import catalog as metric_catalog
-from ..budget.templates import measure_asked, table_kind
+from ..budget.templates import column_measure, measure_asked, measure_matches, table_kind
 from ..model import AnswerPart, Citation, Document, Fact, FactRef, Passage, Table
 from ..understanding.intent import Intent
 from ..understanding.lexicon import Lexicon
@@ -188,10 +188,14 @@ class DocumentAnswerer:
             if modelled is not None:
                 return modelled
         pool = facts if facts is not None else self.facts
+        asked = self._explicit_measure(q)
         scored = []
         for f in pool:
             if f.role not in roles or f.value is None and f.role != "indicator":
                 continue
+            if asked and f.role == "amount" and not measure_matches(
+                    asked, column_measure(f.col_path if f.source == "table" else (f.label,)), self.doc.basis):
+                continue  # 全年预算 asked, a 决算数 cell found: never the other measure
             if intent.measure and f.unit != intent.measure and not (f.role == "indicator" and intent.measure in f.value_text):
                 continue
             s = self.score(q, f, intent.codes)
@@ -243,6 +247,13 @@ class DocumentAnswerer:
                 merged[k] = it
         return sorted(merged.values(), key=lambda i: (-i.score, i.computed, i.facts[0].source != "narrative",
                                                       i.facts[0].line))
+
+    def _explicit_measure(self, q: str) -> str:
+        """The measure ``q`` names explicitly (全年预算, 年初预算, 决算数, 上年执行数 …; "预算" in a 决算
+        document), or "" when it names none beyond the document's own."""
+        if re.search(r"全年预算|年初预算|调整预算|决算|执行数|上年预算", q) or (self.doc.basis == "决算" and "预算" in q):
+            return measure_asked(q, self.doc.basis)
+        return ""
 
     # ------------------------------------------------------------------ budget model
     def metric_resolution(self, q: str, intent: Intent, measure: str = "") -> Resolution | None:
@@ -1008,6 +1019,10 @@ class DocumentAnswerer:
         if not intent.diff_pair:
             return self._op_figure(intent, q, reg, context)
         a_q, b_q = (strip_filler(x) for x in intent.diff_pair)
+        # "X决算比全年预算少多少": the second names only a measure, of the same item
+        item = re.sub(r"(?:全年|年初|调整后?的?)?(?:预算|决算|执行)数?$", "", a_q)
+        if re.fullmatch(r"(?:全年|年初|调整后?的?)?(?:预算|决算|执行)数?", b_q) and item:
+            b_q = item + b_q
         a_items = self.items(a_q, intent, roles=("amount",))
         b_items = self.items(b_q, intent, roles=("amount",))
         if not a_items or not b_items:

@@ -117,6 +117,17 @@ def _core_variants(core: str) -> set[str]:
     for v in list(out):
         if v.startswith("委") and len(v) >= 4:
             out.add(v[1:])
+    # two two-character words before the organ word are shortened to their first characters
+    # (社会工作部 → 社工部, 卫生健康委员会 → 卫健委, 发展和改革委员会 → 发改委)
+    for v in list(out):
+        lead = "委" if v.startswith("委") and len(v) > 5 else ""
+        body = v[len(lead):]
+        for suffix, short in sorted(rules().get("acronym_suffixes", {}).items(), key=lambda kv: -len(kv[0])):
+            if body.endswith(suffix):
+                words = body[:-len(suffix)].replace("和", "")
+                if len(words) == 4 and re.fullmatch(r"[\u4e00-\u9fff]{4}", words) and words != "人民政府":
+                    out.add(lead + words[0] + words[2] + short)
+                break
     return {v for v in out if v}
 
 
@@ -202,3 +213,23 @@ def read_identity(lines: list[str], table_departments: list[str], title: str) ->
     if not basis:
         basis = "决算" if "决算" in title else "预算"
     return Identity(department, year, basis, scope)
+
+
+#: a body's name at the start of a run of text (宜川街道, 区发改委, 卫健委, 真如镇街道): up to 12
+#: characters ending with an organ word (not 部 of 部门)
+_ORGAN_PREFIX = re.compile(r"^[\u4e00-\u9fff]{1,10}(?:街道办事处|街道|镇|乡|局|委员会|委(?!员)|办公室|府办(?!公)|部(?!门))")
+_SEGMENT_SPLIT = re.compile(r"[\d\s，,。？?！!、；;：:“”\"（）()的和与及]|年度?|月")
+
+
+def organs_named(text: str) -> list[str]:
+    """The names of bodies a question mentions: the longest start (at least 3 characters) of each
+    run of Chinese characters between digits, punctuation and linking words that ends with an
+    organ word ("宜川街道2025年三公经费" → ["宜川街道"]; "区政府办公室和万里街道的…" → ["区政府办公室",
+    "万里街道"]). Words for "this department" (本部门, 该单位) are not names."""
+    out = []
+    for seg in _SEGMENT_SPLIT.split(text):
+        seg = re.sub(r"^(?:请问|按照|根据|关于|按|据|在|从|对|给|查询|查|问)", "", seg)
+        m = _ORGAN_PREFIX.match(seg)
+        if m and len(m.group(0)) >= 3 and not re.match(r"(?:本|该|各|全|我|其|所属|下属)", m.group(0)):
+            out.append(m.group(0))
+    return out

@@ -64,6 +64,9 @@ def extract_figures(paragraph: str, department: str = "", doc_year: int | None =
             stem = re.sub(r"(?:预算|决算)数?$", "", item)
             figs = [replace(f, label=stem + f.label) if f.label and _MEASURE_ONLY.match(f.label) else f for f in figs]
         item = item or next((f.label for f in figs if f.role == "amount" and not _MEASURE_ONLY.match(f.label)), "")
+        if not figs and len(sent) <= 80 and re.search(r"（项）|（款）|（类）", sent):
+            # "4、社会保障和就业支出（类）…缴费支出（项）。" names the item of the sentences that follow
+            item = norm_label(re.sub(r"^\s*\d{1,2}\s*[、.．]\s*|[。：:]\s*$", "", sent))
         out.extend(figs)
         amounts = [f.label for f in figs if f.role == "amount"]
         prev_amount = amounts[-1] if amounts else ""
