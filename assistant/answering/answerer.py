@@ -652,7 +652,8 @@ class DocumentAnswerer:
             self._corroborate_count(best)
         context["subject"] = q
         parts_text, cites, refs, formula = [], [], [], ""
-        shown = [best] + self._other_classification(best, items)
+        namesakes = self._namesakes(best, items)
+        shown = [best] + (namesakes or self._other_classification(best, items))
         kind = "figure"
         for it in shown:
             text, c, r = self._figure_text(it, intent, reg)
@@ -670,7 +671,24 @@ class DocumentAnswerer:
             parts_text.append(f"换算：{formula}")
             refs.append(FactRef(best.label, ctext, intent.unit_wanted, "计算", self.doc.doc_id))
             kind = "computed"
-        return AnswerPart(intent.text, "；".join(parts_text) + "。", kind, refs, cites, formula)
+        lead = (f"文件中有 {len(shown)} 个科目名为“{best.label}”，分列如下：" if namesakes else "")
+        return AnswerPart(intent.text, lead + "；".join(parts_text) + "。", kind, refs, cites, formula)
+
+    def _namesakes(self, best: Item, items: list[Item]) -> list[Item]:
+        """Other rows of the same name under other classification codes, as well matched as ``best``
+        (一般行政管理事务 under 201 01, 201 29 and 212 01): each is listed with its code, never one
+        picked for the others."""
+        codes = {f.code for f in best.facts}
+        if best.computed or not all(f.source == "table" and f.code for f in best.facts):
+            return []
+        out, seen = [], set(codes)
+        for it in items[1:]:
+            c = {f.code for f in it.facts}
+            if it.label == best.label and it.score >= best.score - 1e-9 and all(x for x in c) and not c & seen \
+                    and {f.table_id for f in it.facts} == {f.table_id for f in best.facts}:
+                out.append(it)
+                seen |= c
+        return out[:12]
 
     def text(self) -> str:
         """All narrative text and labels of the document (for recognising names it mentions)."""
@@ -980,6 +998,8 @@ class DocumentAnswerer:
         modelled = self._metric_change(intent, q, reg, context)
         if modelled is not None:
             return modelled
+        if self.metric_resolution(q, intent) is not None:
+            return None  # the metric's own sentence states no change: never another item's change
         base_years = [y for y in intent.years if not self.doc.year or y < self.doc.year]
         pool = self.facts
         if base_years:

@@ -32,13 +32,15 @@ from .matching import Item, strip_filler
 
 _CHANGE = re.compile(r"多了?多少|少了?多少|增加了?多少|减少了?多少|增长了?多少|下降了?多少|变化了?多少|变动|增减|相差|差多少|差额|多多少|少多少")
 _TWO_YEARS = re.compile(r"两年|两个年度|历年|各年|逐年|这几年|近几年")
+_TOTAL = re.compile(r"合计|加起来|一共|总共|总和|共计|之和")
 _RANK = re.compile(r"哪个部门|哪个单位|哪家|各部门|各单位|所有部门|部门排名|排名|排序|排个序|最多的部门|最少的部门")
 _WHICH_MORE = re.compile(r"哪个(?:多|高|大)|谁(?:多|高|大)|哪个更(?:多|高|大)")
 _WHICH_LESS = re.compile(r"哪个(?:少|低|小)|谁(?:少|低|小)|哪个更(?:少|低|小)")
 _OP_WORDS = re.compile(
     r"(?:比|较|与|和|同|跟)?\s*(?:19|20)\d{2}\s*年度?(?:相比)?|(?:预算|决算)(?:里|中|内)|两年相比|两个年度|两年|历年|各年|相比|"
     r"哪个部门|哪个单位|哪家|各部门|各单位|所有部门|部门|单位|排名|排序|排个序|最多|最少|最高|最低|"
-    r"哪个(?:更)?(?:多|少|高|低|大|小)|谁(?:多|少)|分别是|分别|各是|各|" + _CHANGE.pattern + r"|[和与及、，,？?。]")
+    r"哪个(?:更)?(?:多|少|高|低|大|小)|谁(?:多|少)|分别是|分别|各是|各|合计|加起来|一共|总共|总和|共计|之和|"
+    r"(?:比|较|与|和|同)\s*(?:去年|上年|上一年)|" + _CHANGE.pattern + r"|[和与及、，,？?。]")
 
 
 @dataclass
@@ -53,6 +55,8 @@ class CrossQuery:
     change: bool = False
     descending: bool = True
     notes: list[str] = field(default_factory=list)
+    #: the question asks for the sum of the figures ("…和…的政府采购预算合计")
+    total: bool = False
 
 
 def _item_text(text: str, names: list[str]) -> str:
@@ -121,8 +125,10 @@ def plan(text: str, docs: list[Document], names) -> CrossQuery | None:
                 latest = max(d.year or 0 for d in cand)
                 cand = [d for d in cand if (d.year or 0) == latest]
             groups.append(_prefer_department(cand))
-        return CrossQuery("departments", item, groups, change or bool(_WHICH_MORE.search(text) or _WHICH_LESS.search(text)),
-                          descending=not _WHICH_LESS.search(text))
+        query = CrossQuery("departments", item, groups, change or bool(_WHICH_MORE.search(text) or _WHICH_LESS.search(text)),
+                           descending=not _WHICH_LESS.search(text))
+        query.total = bool(_TOTAL.search(text)) and not query.change
+        return query
     if _RANK.search(text) and not bodies:
         year = years[0] if years else None
         cand = [d for d in docs if (year is None or d.year == year) and (not basis or d.basis == basis)]
@@ -138,6 +144,9 @@ def plan(text: str, docs: list[Document], names) -> CrossQuery | None:
         if len({d.department for d in docs}) != 1:
             return None
         body_docs = docs
+    last_year = re.search(r"(?:比|较|与|和|同)\s*(?:去年|上年|上一年)", text)
+    if last_year and len(set(years)) == 1 and any(d.year == years[0] - 1 for d in body_docs):
+        years = [years[0] - 1, years[0]]  # "2025年…比去年增加多少" with the 2024 document loaded
     if len(set(years)) >= 2 or (_TWO_YEARS.search(text) and len({d.year for d in body_docs}) >= 2):
         wanted = sorted(set(years)) if len(set(years)) >= 2 else sorted({d.year for d in body_docs if d.year})[-2:]
         groups = []
@@ -257,6 +266,14 @@ def answer(q: CrossQuery, question: str, catalog, reg) -> AnswerPart:
             text += f"决算为预算的 {pct}%（{formula}）。"
             refs.append(FactRef(f"{q.item}执行率", pct + "%", "%", "计算", ""))
         return AnswerPart(question, text, "computed" if formula else "figure", refs, cites, formula)
+    if q.total and len(found) >= 2:
+        total = sum((_in_unit(it, unit) for _, it, _ in found), Decimal(0))
+        like = [it.value_text for _, it, _ in found]
+        digits = compute.decimals_for(like)
+        formula = " + ".join(it.value_text for _, it, _ in found) + f" = {_fmt(total, digits, like)} {unit}"
+        text += f"合计 {_fmt(total, digits, like)} {unit}（{formula}）。"
+        refs.append(FactRef(f"{q.item}（合计）", _fmt(total, digits, like), unit, "计算", ""))
+        return AnswerPart(question, text, "computed", refs, cites, formula, chart=_chart_of(q, found))
     if len(found) == 2 and (q.change or q.mode == "departments"):
         (d1, a1, _), (d2, a2, _) = found
         v1, v2 = a1.value, _in_unit(a2, a1.unit)
