@@ -125,7 +125,7 @@ def _table_main_values(parsed: ParsedDocument, code: str, name: str) -> list[Fac
 
 def _item_amount_conflicts(parsed: ParsedDocument) -> list:
     doc = parsed.document
-    if doc.kind != "预算" or not doc.year:
+    if doc.basis != "预算" or not doc.year:
         return []
     arranged = re.compile(rf"{doc.year}\s*年度?\s*预算安排(?:为)?\s*(?P<amt>{_NUM})\s*(?P<unit>亿元|万元|元)")
     out = []
@@ -249,7 +249,7 @@ def _norm_title(title: str, department: str) -> str:
 def _required_tables(parsed: ParsedDocument) -> list:
     data = rules_data()
     doc = parsed.document
-    required = data["required_tables"].get(doc.kind, [])
+    required = data["required_tables"].get(doc.basis, [])
     dept = re.sub(r"\s+", "", doc.department or "")
     present = {_norm_title(t.title, dept) for t in parsed.tables}
     found = [aliases for aliases in required if any(a in present for a in aliases)]
@@ -269,7 +269,7 @@ def _required_tables(parsed: ParsedDocument) -> list:
         if printed >= (2 if has_contents else 1):
             log.debug("%s: printed (title line found) but not read as a table", aliases[0])
             continue
-        msg = f"{doc.kind}公开应有的“{aliases[0]}”在文件中未找到（已有 {len(found)} 张标准表）"
+        msg = f"{doc.basis}公开应有的“{aliases[0]}”在文件中未找到（已有 {len(found)} 张标准表）"
         out.append(_finding("required_table_missing", msg, [(f"{doc.title} · 表格", 1, None)]))
     return out
 
@@ -282,7 +282,7 @@ def _table_years(parsed: ParsedDocument) -> list:
     for t in parsed.tables:
         m = re.match(r"^\s*(20\d{2})\s*年", t.title)
         if m and int(m.group(1)) != doc.year:
-            msg = f"表题“{t.title}”的年度为 {m.group(1)} 年，文件是 {doc.year} 年{doc.kind}"
+            msg = f"表题“{t.title}”的年度为 {m.group(1)} 年，文件是 {doc.year} 年{doc.basis}"
             out.append(_finding("table_year_mismatch", msg, [(t.title, t.line, t.page),
                                                               (doc.title, 1, None)]))
     return out
@@ -352,7 +352,7 @@ def _wording(parsed: ParsedDocument) -> list:
     wrong_scope = re.compile("(" + "|".join(re.escape(w) for w in data["unit_scope_wrong_words"]) + ")")
     scope_terms = data["unit_scope_terms"]
     same_year = (re.compile(rf"(?:比|较)\s*{doc.year}\s*年|与\s*{doc.year}\s*年[^，。；]{{0,12}}(?:相比|持平)")
-                 if doc.kind == "预算" and doc.year else None)
+                 if doc.basis == "预算" and doc.year else None)
     for p in _narrative(parsed):
         text = p.text
         for m in incomplete.finditer(text):
@@ -375,7 +375,7 @@ def _wording(parsed: ParsedDocument) -> list:
                     continue
                 right = m.group(1).replace("部门", "单位")
                 out.append(_finding("wrong_scope_word",
-                                    f"单位{doc.kind}中写作“{m.group(1)}”（应为“{right}”）："
+                                    f"单位{doc.basis}中写作“{m.group(1)}”（应为“{right}”）："
                                     f"“{_snippet(text, m.start(), m.end())}”", [_cite_passage(p)]))
         if same_year is not None:
             for m in same_year.finditer(text):

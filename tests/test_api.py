@@ -86,7 +86,7 @@ def test_documents_lists_the_seed(client):
     docs = r.json()
     assert [d["doc_id"] for d in docs] == [SEED_ID]
     assert set(docs[0]) == {"doc_id", "title", "department", "year", "kind"}
-    assert docs[0]["year"] == 2023 and docs[0]["kind"] == "预算"
+    assert docs[0]["year"] == 2023 and docs[0]["kind"] == "部门预算"
     assert docs[0]["department"] == "中共济源产城融合示范区工作委员会办公室"
 
 
