@@ -449,8 +449,10 @@ def guard(reply: str, answer: Answer, table_units: dict[str, str] | None = None)
             violations.append(f"数字不在所给事实或引文中：{f.text}")
     reply_keys = {f.key for f in found}
     reply_bare = {f.value for f in found if not f.unit}
+    missed: set = set()
     for f in _fact_figures(answer):
-        if f.value is not None and f.key not in reply_keys and f.value not in reply_bare:
+        if f.value is not None and f.key not in reply_keys and f.value not in reply_bare and f.key not in missed:
+            missed.add(f.key)  # one figure printed "1,990.50" in a table and "1990.50" in a sentence is one
             v = f"遗漏了事实中的数字：{f.text}"
             if v not in violations:
                 violations.append(v)

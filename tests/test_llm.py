@@ -27,7 +27,7 @@ pytest.importorskip("langchain_core")
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel  # noqa: E402
 from langchain_core.messages import AIMessage  # noqa: E402
 
-Q_TOTAL = "2023年收入总计是多少？"  # 收入总计 1990.50 万元[1] (one passage citation)
+Q_TOTAL = "2023年收入总计是多少？"  # 收入总计 1990.50 万元[1][2][3] (its sentence and two table cells)
 Q_SHARE = "项目支出占比多少？"  # 187.00 万元, 1990.50 万元, 9.39% ([1][2])
 Q_TOP = "哪个项目的预算最多？"  # table rows of 项目支出预算表 (单位：万元), [1]–[7]
 Q_CARS = "共有多少辆车？"  # 27 辆 [1]
@@ -121,8 +121,8 @@ def test_messages_carry_question_facts_and_numbered_quotes(answers):
     body = human.content
     assert body.startswith("问题：项目支出占比多少？")
     assert "- 项目支出：187.00 万元 [1]" in body and "- 支出合计：1990.50 万元 [1]" in body
-    assert "- 项目支出占支出合计比例：9.39% （计算得出）" in body
-    assert "[1] " in body and "[2] " in body and "[3] " not in body
+    assert "- 项目支出占支出总计比例：9.39% （计算得出）" in body
+    assert "[1] " in body and "[2] " in body and "[3] " in body and "[4] " not in body
     assert det.citations[0].quote in body
     top = llm.build_messages(Q_TOP, answers[Q_TOP])[1].content
     assert "（表格行，单位：万元）" in top and "[7] " in top
@@ -172,7 +172,7 @@ def test_faithful_reply_accepted(answers):
     assert note == "" and ans.answer == FAITHFUL_TOTAL
     assert ans.facts == det.facts and ans.citations == det.citations and ans.parts == det.parts
     assert ans.kind == det.kind and ans.formula == det.formula
-    assert det.answer == "收入总计 1990.50 万元[1]。"  # the deterministic answer itself is untouched
+    assert det.answer == "收入总计 1990.50 万元[1][2][3]。"  # the deterministic answer itself is untouched
 
 
 @pytest.mark.parametrize("q,reply", [
@@ -196,7 +196,7 @@ REJECTED = [
     ("wrong unit", Q_TOTAL, "收入总计 1990.50 元[1]。",
      ["数字不在所给事实或引文中：1990.50 元", "遗漏了事实中的数字：1990.50万元"]),
     ("citation to a non-provided source", Q_TOTAL, "收入总计 1990.50 万元[9]。",
-     ["引用了未提供的来源：[9]（只有 [1]）"]),
+     ["引用了未提供的来源：[9]（只有 [1]–[3]）"]),
     ("dropped figure", Q_SHARE, "项目支出占 9.39%[1]。",
      ["遗漏了事实中的数字：187.00万元", "遗漏了事实中的数字：1990.50万元"]),
     ("figure without citation", Q_CARS, "共有车辆 27 辆。", ["含数字的句子没有标注来源：共有车辆 27 辆。"]),
@@ -446,7 +446,7 @@ def test_http_ollama(scripted, answers):
     assert phrase(Q_TOTAL, answers[Q_TOTAL], model) == (replace(answers[Q_TOTAL], answer=FAITHFUL_TOTAL), "")
     ans, note = phrase(Q_TOTAL, answers[Q_TOTAL], model)
     assert ans is answers[Q_TOTAL]
-    assert note == FALLBACK_PREFIX + "语言模型的回答未通过数字核对（引用了未提供的来源：[9]（只有 [1]））"
+    assert note == FALLBACK_PREFIX + "语言模型的回答未通过数字核对（引用了未提供的来源：[9]（只有 [1]–[3]））"
     assert scripted.requests[-1]["model"] == "qwen-scripted"
 
 
