@@ -290,6 +290,8 @@ class DocumentAnswerer:
             if item.label in ("", cell.table_title) or item.label in GENERIC or cell.is_total_row:
                 item.label = res.metric.name
             item.facts.extend(agree)  # the narrative's statement (in 万元) of the same figure
+            if not agree:  # the sentence states another figure: both are shown, with both citations
+                item.disagreeing = [f for f in res.statements if f.unit in compute.UNIT_FACTORS][:1]
             return [item]
         if res.statements:
             return [self._item(res.statements[0], MODEL_SCORE)]
@@ -850,6 +852,11 @@ class DocumentAnswerer:
             text = f"{label} {it.value_text} {it.unit}{marks}{qual}".replace("  ", " ")
             if it.corroboration:
                 text += f"（另据经济分类明细：{it.corroboration}，一致）"
+            for other in it.disagreeing:
+                c = self.citation(other)
+                cites.append(c)
+                text += (f"（注意：说明文字为 {other.value_text} {other.unit}[{reg.add(c)}]，与表中数字不一致，"
+                         f"请以核实后的数字为准）")
         return text, cites, refs
 
     def _other_classification(self, best: Item, items: list[Item]) -> list[Item]:

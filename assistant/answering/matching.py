@@ -6,7 +6,7 @@ Used by :mod:`.answerer` to rank facts. Pure functions; no I/O.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from difflib import SequenceMatcher
 
@@ -105,6 +105,8 @@ class Item:
     computed: bool = False
 
     corroboration: str = ""
+    #: statements of the same item and measure that give another figure (table vs narrative)
+    disagreeing: list = field(default_factory=list)
 
     @property
     def has_statement(self) -> bool:
