@@ -212,8 +212,8 @@ def test_upload_adds_document_to_answers_scope_and_examples(page, browser, serve
     expect(panel.locator("td.bqa-cited-cell")).to_have_text("14.00")
 
     scope = page.locator("#bqa-scope")
-    expect(scope).to_contain_text("平潭综合实验区经济发展局 · 2018年 · 预算")
-    expect(scope.get_by_role("checkbox", name="平潭综合实验区经济发展局 · 2018年 · 预算")).to_be_checked()
+    expect(scope).to_contain_text("平潭综合实验区经济发展局 · 2018年 · 部门预算")
+    expect(scope.get_by_role("checkbox", name="平潭综合实验区经济发展局 · 2018年 · 部门预算")).to_be_checked()
     expect(page.get_by_role("button", name="平潭综合实验区经济发展局2018年三公经费是多少？")).to_be_visible()
 
     reply = _ask(page, "平潭经济发展局2018年机关运行经费", 1)
@@ -228,6 +228,6 @@ def test_upload_adds_document_to_answers_scope_and_examples(page, browser, serve
     try:
         other = ctx.new_page()
         other.goto(server[0], wait_until="load")
-        expect(other.locator("#bqa-scope")).to_contain_text("平潭综合实验区经济发展局 · 2018年 · 预算")
+        expect(other.locator("#bqa-scope")).to_contain_text("平潭综合实验区经济发展局 · 2018年 · 部门预算")
     finally:
         ctx.close()

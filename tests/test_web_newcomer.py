@@ -115,7 +115,7 @@ def test_bubble_has_source_titles_and_the_panel_has_the_quotes(page, server):
     question = "项目支出占比多少"
     expected = _api(server, "/api/ask", {"question": question})
     quotes = [c["quote"] for c in expected["citations"]]
-    assert len(quotes) == 2 and all(len(q) > 20 for q in quotes), expected["citations"]
+    assert len(quotes) == 3 and all(len(q) > 20 for q in quotes), expected["citations"]
 
     reply = _ask(page, question, 0)
     expect(reply).to_contain_text("9.39%")
@@ -129,7 +129,7 @@ def test_bubble_has_source_titles_and_the_panel_has_the_quotes(page, server):
         assert quote[:20] not in text, f"the quote {quote[:20]!r} is repeated in the bubble"
     # each numbered title is the evidence selector's label; the quote is in the panel
     labels = page.locator("#bqa-sources").get_by_role("radio")
-    expect(labels).to_have_count(2)
+    expect(labels).to_have_count(3)
     for n, quote in enumerate(quotes, start=1):
         label = page.locator("#bqa-sources label").nth(n - 1).inner_text().strip()
         assert label.startswith(f"[{n}] ") and label in text, (label, text)
