@@ -36,7 +36,11 @@ def ingest(paths: list[Path] = typer.Argument(None, help="文档或文件夹（�
         warn = f"  警告：{'；'.join(d.warnings)}" if d.warnings else ""
         unaligned = f", {d.unaligned} 个未对齐单元格" if d.unaligned else ""
         print(f"{d.doc_id}: {d.tables} 张表, {d.facts} 个数字, {d.passages} 个段落{unaligned}{warn}")
-    if s.database_url or s.chroma_url:
+    for dup in report.duplicates:
+        print(f"跳过：{dup.message()}")
+    if not report.documents:
+        print("索引未改变：没有新的文件")
+    elif s.database_url or s.chroma_url:
         from .store.backends import describe
 
         print(f"索引已更新（{describe(s)}）")

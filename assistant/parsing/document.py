@@ -15,7 +15,9 @@ from pathlib import Path
 from ..errors import IngestError
 from ..model import Document, Fact, Passage, Table
 from .narrative import FIGURE_RE, extract_figures
+from .limits import IngestLimits
 from .reader import SourceText, read_source
+from .textlayer import settle_identity
 from .spaced import SpacedRow, SpacedTable, is_data_line, split_segments, table_facts
 from .tables import RawRow, RawTable, parse_table
 from .text import CN_NUM, ORD_L1, ORD_L2, ORD_L3, PART_RE, norm_label, squeeze, strip_ordinal
@@ -56,10 +58,11 @@ def doc_id_for(path: Path) -> str:
     return stem or "doc"
 
 
-def parse_file(path: Path, doc_id: str | None = None) -> ParsedDocument:
-    """Read and parse a disclosure file (.txt or .pdf). Raises IngestError for unreadable files."""
-    src = read_source(Path(path))
-    return parse_source(src, doc_id or doc_id_for(path))
+def parse_file(path: Path, doc_id: str | None = None, limits: IngestLimits | None = None) -> ParsedDocument:
+    """Read and parse a disclosure file (.txt or .pdf). Raises IngestError for unreadable files and
+    files over ``limits`` (see :mod:`.limits`)."""
+    src = read_source(Path(path), limits)
+    return settle_identity(parse_source(src, doc_id or doc_id_for(path)))
 
 
 def _heading(line: str) -> tuple[int, str] | None:
@@ -179,7 +182,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
     sha = hashlib.sha256(src.raw).hexdigest()
     document = Document(doc_id=doc_id, title=title, path=str(src.path), department=department,
                         year=year, kind=kind, sha256=sha, listed_tables=tuple(listed))
-    parsed = ParsedDocument(document)
+    parsed = ParsedDocument(document, warnings=list(src.notes))
 
     # ---- pass 2: narrative paragraphs with section paths ----
     path: list[tuple[int, str]] = []
