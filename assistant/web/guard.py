@@ -72,16 +72,17 @@ class RequestGuard:
 
     ``upload_path`` is the path of Gradio's upload route (``/gradio_api/upload`` when the page is
     mounted at "/"); ``max_upload_bytes`` its cap (the file; multipart framing is allowed on top),
-    ``max_body_bytes`` the cap of every other route (routes may cap lower themselves, as
-    ``/api/ask`` does).
+    ``max_body_bytes`` the cap of every other route, ``route_limits`` lower caps of some routes by path
+    (``{"/api/ask": 1_000_000}``; the route itself enforces its cap on the streamed body too).
     """
 
     def __init__(self, app, *, token: str = "", max_upload_bytes: int, max_body_bytes: int = MAX_REQUEST_BYTES,
-                 upload_path: str = "/gradio_api/upload"):
+                 route_limits: dict[str, int] | None = None, upload_path: str = "/gradio_api/upload"):
         self.app = app
         self.token = token
         self.max_upload_bytes = max_upload_bytes
         self.max_body_bytes = max_body_bytes
+        self.route_limits = {k.rstrip("/"): v for k, v in (route_limits or {}).items()}
         self.upload_path = upload_path.rstrip("/")
 
     async def __call__(self, scope, receive, send):
@@ -93,7 +94,8 @@ class RequestGuard:
         if is_upload and self.token and not token_matches(self._given_token(headers), self.token):
             await _reply(send, 401, MSG_UPLOAD_TOKEN)
             return
-        limit = self.max_upload_bytes + UPLOAD_OVERHEAD_BYTES if is_upload else self.max_body_bytes
+        limit = (self.max_upload_bytes + UPLOAD_OVERHEAD_BYTES if is_upload
+                 else self.route_limits.get(scope["path"].rstrip("/"), self.max_body_bytes))
         message = (MSG_UPLOAD_TOO_LARGE.format(mb=self.max_upload_bytes // (1024 * 1024)) if is_upload
                    else MSG_TOO_LARGE.format(limit=limit))
         declared = headers.get("content-length")

@@ -1068,7 +1068,7 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progre
     import uvicorn
 
     from assistant.engine import Assistant  # imported here: heavy, and only needed to serve
-    from assistant.web.api import ASK_LOCK, build_api
+    from assistant.web.api import ASK_LOCK, MAX_BODY_BYTES, build_api
     from assistant.web.guard import RequestGuard
 
     logger.info("opening index at %s (building it from %s if missing)",
@@ -1084,6 +1084,7 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progre
     # mounted Blocks never "launch", and Gradio skips its check that a file given to an event came
     # through the upload (it would copy any server path into its cache and hand it on): switch it on
     demo.has_launched = True
-    app.add_middleware(RequestGuard, token=settings.access_token, max_upload_bytes=max_upload)
+    app.add_middleware(RequestGuard, token=settings.access_token, max_upload_bytes=max_upload,
+                       route_limits={"/api/ask": MAX_BODY_BYTES})
     logger.info("serving %s on http://%s:%s (HTTP API under /api/)", PAGE_TITLE, host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
