@@ -93,7 +93,7 @@ def decompressed_stream_bytes(raw: bytes, limit: int) -> int:
                 out = inflater.decompress(raw[pos:pos + _CHUNK_IN], _CHUNK_OUT)
                 pos += _CHUNK_IN
                 total += len(out)
-                while inflater.unconsumed_tail and total <= limit:
+                while inflater.unconsumed_tail and not inflater.eof and total <= limit:
                     out = inflater.decompress(inflater.unconsumed_tail, _CHUNK_OUT)
                     total += len(out)
                 if total > limit:

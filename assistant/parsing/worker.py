@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+#: memory the child sets aside at start and frees when it runs out, to send its answer
+_RESERVE_BYTES = 16 * 1024 * 1024
+
+
 def crash_message(name: str) -> str:
-    return f"无法读取文件（解析进程意外退出，文件可能已损坏）：{name}"
+    return f"无法读取文件（解析进程意外退出：文件可能已损坏，或所需内存超过上限）：{name}"
 
 
 class ParseWorker:
@@ -131,7 +135,9 @@ class ParseWorker:
 
 
 def _serve(read_fd: int, write_fd: int, memory_bytes: int) -> None:
-    """The child: parse each request, answer ("ok", ParsedDocument) or (kind, message)."""
+    """The child: parse each request, answer ("ok", ParsedDocument) or (kind, message). After running
+    out of memory it answers ("memory", "") and exits (its heap is spent; the parent starts another)."""
+    import gc
     import resource
     from multiprocessing.connection import Connection
 
@@ -143,6 +149,8 @@ def _serve(read_fd: int, write_fd: int, memory_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     except (ValueError, OSError) as exc:  # a lower hard limit is already set: keep it
         log.warning("could not limit the parse worker's memory: %s", exc)
+    memory_reply = pickle.dumps(("memory", ""))
+    reserve = bytearray(_RESERVE_BYTES)  # given back on MemoryError, so that the answer can be sent
     inbox = Connection(read_fd, writable=False)
     outbox = Connection(write_fd, readable=False)
     while True:
@@ -150,19 +158,31 @@ def _serve(read_fd: int, write_fd: int, memory_bytes: int) -> None:
             path, doc_id, limits = inbox.recv()
         except EOFError:
             return
+        reply = None
         try:
             reply = ("ok", parse_file(Path(path), doc_id, limits))
-        except IngestError as exc:
-            reply = ("error", str(exc))
         except MemoryError:
-            reply = ("memory", "")
+            pass
+        except IngestError as exc:  # the reader reports a MemoryError inside pdfminer as a damaged file
+            if not isinstance(exc.__cause__, MemoryError):
+                reply = ("error", str(exc))
         except Exception as exc:  # the parser failed on this file: it is unreadable, not a server fault
             log.warning("parsing %s failed: %s: %s", Path(path).name, type(exc).__name__, exc)
             reply = ("error", crash_message(Path(path).name))
+        if reply is None:
+            del reserve
+            reply = None
+            gc.collect()
+            outbox.send_bytes(memory_reply)
+            return
         try:
             outbox.send(reply)
         except MemoryError:
-            outbox.send(("memory", ""))
+            del reserve
+            reply = None
+            gc.collect()
+            outbox.send_bytes(memory_reply)
+            return
 
 
 if __name__ == "__main__":
