@@ -738,7 +738,7 @@ def test_copy_answer_copies_plain_text(browser, fake_page_server):
 
 
 @contextlib.contextmanager
-def app_server(tmp: Path):
+def app_server(tmp: Path, extra_env: dict | None = None):
     """``app.py`` in a subprocess over the project's corpus, with a fresh index (``tmp/index``) and
     application data (``tmp/data``: uploads, feedback) under ``tmp``; yields (url, log path)."""
     port = _free_port()
@@ -749,6 +749,7 @@ def app_server(tmp: Path):
         "GRADIO_TEMP_DIR": str(tmp / "gradio-tmp"),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     })
     log = tmp / "server.log"
     with open(log, "wb") as out:
@@ -813,6 +814,33 @@ def test_real_page_sessions_are_independent(browser, real_server):
     finally:
         ctx_a.close()
         ctx_b.close()
+
+
+@pytest.mark.browser
+def test_real_page_upload_with_the_access_token(browser, tmp_path_factory):
+    """With BUDGET_QA_TOKEN set, the page uploads once the token is typed (kept in a cookie for
+    Gradio's upload route, checked again by the upload handler); the document becomes selectable."""
+    from playwright.sync_api import expect
+
+    extra = PROJECT_ROOT.parent / "shared" / "corpus-extra" / "05_fujian_pingtan_economic_dev_bureau_2018_budget.txt"
+    if not extra.exists():
+        pytest.skip("../shared/corpus-extra is not beside the repo")
+    tmp = tmp_path_factory.mktemp("web-token")
+    with app_server(tmp, {"BUDGET_QA_TOKEN": "s3cret"}) as (url, log):
+        ctx = browser.new_context()
+        try:
+            page = ctx.new_page()
+            page.goto(url, wait_until="load")
+            page.get_by_text("上传文件与导出反馈").click()
+            page.locator("#bqa-upload-token input").fill("s3cret")
+            page.locator("#bqa-upload-file input[type=file]").set_input_files(str(extra))
+            expect(page.locator("#bqa-upload-file")).to_contain_text(extra.name, timeout=30_000)
+            page.get_by_role("button", name="上传并入库").click()
+            expect(page.locator("#bqa-upload-status")).to_contain_text("已入库：", timeout=ANSWER_TIMEOUT_MS)
+            expect(page.locator("#bqa-scope")).to_contain_text("2018年", timeout=30_000)
+        finally:
+            ctx.close()
+    assert not list((tmp / "gradio-tmp").rglob(extra.name))  # the upload's temporary copy is gone
 
 
 def test_upload_requires_the_access_token_when_one_is_set(tmp_path):

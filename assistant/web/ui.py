@@ -992,8 +992,9 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
             js=COPY_JS,
         )
         # the token typed is kept in a cookie, which Gradio's upload request carries (see guard.py)
-        upload_token.input(None, inputs=[upload_token], outputs=None, js=TOKEN_COOKIE_JS, queue=False,
-                           api_visibility="private")
+        for trigger in (upload_token.input, upload_token.change, upload_token.blur):
+            trigger(None, inputs=[upload_token], outputs=None, js=TOKEN_COOKIE_JS, queue=False,
+                    api_visibility="private")
         # uploads have their own concurrency group: parsing never waits for questions, nor they for it
         upload.click(
             on_upload,
