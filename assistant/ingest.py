@@ -236,4 +236,6 @@ def _write(gens: Generations, gen: str, documents: Iterator[ParsedDocument], tot
             raise IngestError("索引校验失败：文档数量不符")
     finally:
         facts.close()
+        if hasattr(vectors, "close"):  # chromadb keeps a client per directory until it is closed
+            vectors.close()
     return IngestReport(summaries, gen, duplicates)
