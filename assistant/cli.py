@@ -44,7 +44,11 @@ def ingest(paths: list[Path] = typer.Argument(None, help="文档或文件夹（�
             print(f"  表内加总不符 {len(sums)} 处：")
             for line in sums:
                 print(f"    {line}")
-    if s.database_url or s.chroma_url:
+    for dup in report.duplicates:
+        print(f"跳过：{dup.message()}")
+    if not report.documents:
+        print("索引未改变：没有新的文件")
+    elif s.database_url or s.chroma_url:
         from .store.backends import describe
 
         print(f"索引已更新（{describe(s)}）")

@@ -2,6 +2,8 @@
 the web UI and the HTTP API call)."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import re
 import threading
@@ -15,7 +17,8 @@ from .budget.identity import organs_named
 from .budget.metrics import colloquial_metric, count_units, find_metric
 from .catalog import Catalog
 from .config import Settings
-from .errors import IndexMissingError, QuestionError
+from .conversations import ConversationContexts, check_conversation_id
+from .errors import DuplicateDocumentError, IndexMissingError, QuestionError
 from .index import INDEX_VERSION, Generations
 from .model import Answer, AnswerPart, Document
 from .understanding.intent import parse_intent, split_questions
@@ -67,8 +70,10 @@ class Assistant:
         self.lexicon = load_lexicon()
         self._retriever = None
         self._lock = threading.Lock()
-        self._contexts: dict[str, dict] = {}
+        # contexts by conversation id, bounded in count and estimated memory (least recently used go)
+        self._conversations = ConversationContexts(settings.max_conversations, settings.conversation_mb * 1024 * 1024)
         self._retired = None
+        self._retired_vectors = None
         self.catalog = Catalog(self.store, self.lexicon, retriever=_LazyRetriever(self))
 
     @classmethod
@@ -106,7 +111,10 @@ class Assistant:
             # the store replaced last time is closed now: a question still running on it has ended
             if self._retired is not None:
                 self._retired.close()
+            if self._retired_vectors is not None:  # chromadb keeps every directory's client until closed
+                self._retired_vectors.close()
             self._retired = self.store
+            self._retired_vectors = getattr(self._retriever, "vectors", None)
             self.generation, self.store, self._retriever, self.catalog = gen, store, None, catalog
             log.info("now serving index generation %s", gen)
 
@@ -120,22 +128,42 @@ class Assistant:
             self._checked = time.monotonic()
             log.exception("could not check for a newer index generation")
 
-    def add_document(self, name: str, data: bytes, progress=None):
+    def add_document(self, name: str, data: bytes, progress=None, switch_lock=None):
         """Check, keep (``data/uploads``) and ingest an uploaded disclosure, then serve it.
 
-        Returns the ingest summary of the document (tables, facts, passages, warnings). Raises
-        IngestError with a Chinese message, leaving the index unchanged, for a rejected file.
-        """
-        from .ingest import ingest
-        from .uploads import store_upload
+        Parsing (in a child process, under the ingest limits) and writing the new index generation
+        hold no lock of the assistant: questions are answered from the published generation
+        meanwhile. Only the switch to the new generation holds ``switch_lock`` (the lock the callers
+        of :meth:`ask` hold, e.g. the web's ASK_LOCK), for a moment. Several uploads at once each land
+        (the ingests take turns on the index; each starts from the generation the previous one
+        published).
 
+        Returns the ingest summary of the document (tables, facts, passages, warnings). Raises
+        IngestError with a Chinese message, leaving the index unchanged, for a rejected file, and
+        DuplicateDocumentError when its bytes are those of a document already loaded.
+        """
+        from .ingest import ingest, release_memory
+        from .uploads import check_upload, store_upload
+
+        check_upload(self.settings, name, len(data))
+        sha = hashlib.sha256(data).hexdigest()
+        same = next((d for d in self.catalog.docs if d.sha256 == sha), None)
+        if same is not None:
+            raise DuplicateDocumentError(same.doc_id, same.title, name)
         path = store_upload(self.settings, name, data)
         try:
             report = ingest([path], self.settings, progress=progress)
         except Exception:
             path.unlink(missing_ok=True)
             raise
-        self.reload()
+        finally:
+            release_memory()
+        if not report.documents:  # another upload of the same bytes landed first
+            path.unlink(missing_ok=True)
+            dup = report.duplicates[0]
+            raise DuplicateDocumentError(dup.doc_id, dup.title, name)
+        with switch_lock if switch_lock is not None else contextlib.nullcontext():
+            self.reload()
         return report.documents[0]
 
     @property
@@ -259,7 +287,17 @@ class Assistant:
 
     def ask(self, question: str, conversation: str | None = None, scope: list[str] | None = None) -> Answer:
         """Answer one turn. ``conversation`` ids share context between turns; ``scope`` restricts
-        to doc_ids. Raises QuestionError for an empty or overlong question."""
+        to doc_ids. Raises QuestionError for an empty or overlong question, and for a conversation id
+        over ``settings.max_conversation_chars`` characters or holding control characters."""
+        if conversation:
+            check_conversation_id(conversation, self.settings.max_conversation_chars)
+        try:
+            return self._ask(question, conversation, scope)
+        finally:
+            if conversation:
+                self._conversations.measure(conversation)
+
+    def _ask(self, question: str, conversation: str | None, scope: list[str] | None) -> Answer:
         raw = question or ""
         if not raw.strip():
             raise QuestionError("问题为空，请输入要查询的内容，例如“项目支出占比多少？”")
@@ -348,16 +386,8 @@ class Assistant:
         return phrase_stream_for(self, self.ask(question, conversation, scope))
 
     # ------------------------------------------------------------------ internals
-    #: conversations kept (least recently used beyond this are forgotten)
-    MAX_CONVERSATIONS = 5000
-
     def _context(self, conversation: str) -> dict:
-        with self._lock:
-            ctx = self._contexts.pop(conversation, None) or {}
-            self._contexts[conversation] = ctx  # most recent last (dicts keep insertion order)
-            while len(self._contexts) > self.MAX_CONVERSATIONS:
-                self._contexts.pop(next(iter(self._contexts)))
-            return ctx
+        return self._conversations.get(conversation)
 
     def _scope_by_question(self, text: str, docs: list[Document], ctx: dict, catalog: Catalog
                            ) -> tuple[list[Document], str]:

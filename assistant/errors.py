@@ -9,6 +9,15 @@ class IngestError(BudgetQAError):
     """A document could not be read or parsed; the previous index is left as it was."""
 
 
+class DuplicateDocumentError(IngestError):
+    """The file's bytes are those of a document already loaded (same SHA-256 under another name).
+    ``doc_id`` and ``title`` name that document; nothing was changed."""
+
+    def __init__(self, doc_id: str, title: str, name: str):
+        self.doc_id, self.title, self.name = doc_id, title, name
+        super().__init__(f"{name} 与已入库的文件“{title}”（{doc_id}）内容相同，未重复入库")
+
+
 class IndexMissingError(BudgetQAError):
     """No index exists at the configured location (run ``budget-qa ingest``)."""
 

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
+#: names the generation published before the current one (kept for readers still on it)
+PREVIOUS = "PREVIOUS"
 #: Bump when parsing or the stored layout changes: older generations are rebuilt on open.
 INDEX_VERSION = "8"
 VERSION_FILE = "VERSION"
@@ -200,11 +202,15 @@ class Generations:
                 if old not in (gen, previous):
                     self._drop(old)
             return
+        previous = self.current()
         tmp = self.index_dir / (POINTER + ".tmp")
         tmp.write_text(gen, encoding="utf-8")
         os.replace(tmp, self.index_dir / POINTER)
+        # the generation replaced is kept until the next publish: questions still running on it
+        # (in this process or another) finish; the server closes it when it switches
+        (self.index_dir / PREVIOUS).write_text(previous or "", encoding="utf-8")
         for p in self.index_dir.glob("gen-*"):
-            if p.is_dir() and p.name != gen:
+            if p.is_dir() and p.name not in (gen, previous):
                 self._drop(p.name)
 
     def discard(self, gen: str) -> None:
@@ -216,7 +222,9 @@ class Generations:
             return self._db.unpublished()
         if not self.index_dir.is_dir():
             return []
-        return [p.name for p in self.index_dir.glob("gen-*") if p.is_dir() and p.name != cur]
+        prev = self.index_dir / PREVIOUS
+        keep = {cur, prev.read_text(encoding="utf-8").strip() if prev.is_file() else None}
+        return [p.name for p in self.index_dir.glob("gen-*") if p.is_dir() and p.name not in keep]
 
     def _drop(self, gen: str) -> None:
         if self.settings.chroma_url:

@@ -3,21 +3,32 @@
 Nothing is changed when any document fails to parse: documents are written into a new, unpublished
 generation, and any failure (parsing or writing) discards it. Small ingests parse every file first;
 large ones parse each document just before writing it, so memory stays flat.
+
+Parsing runs in a child process under the ingest limits (:mod:`assistant.parsing.worker`,
+:mod:`assistant.parsing.limits`) and before the ingest lock is taken, so neither a slow document nor
+another ingest delays questions, which keep being answered from the published generation.
+
+A file whose bytes are those of a document already in the index (or of an earlier file of the same
+ingest) is not ingested again under its other name: the report lists it under ``duplicates`` with the
+document it already is (content hash, SHA-256).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .config import Settings
-from .errors import IngestError
+from .errors import DuplicateDocumentError, IngestError
 from .index import Generations
-from .parsing.document import ParsedDocument, doc_id_for, parse_file
+from .parsing.document import ParsedDocument, doc_id_for
+from .parsing.limits import IngestLimits
 from .parsing.ocr import reporting_to
 from .parsing.reader import SUPPORTED_SUFFIXES
 from .parsing.scanned import companion_images
+from .parsing.worker import ParseWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +53,47 @@ class DocumentSummary:
 
 
 @dataclass
+class Duplicate:
+    """A file not ingested because its bytes are those of document ``doc_id`` (titled ``title``)."""
+
+    path: str
+    doc_id: str
+    title: str
+
+    def message(self) -> str:
+        """"文件 X 与已入库的文件“T”（doc_id）内容相同，未重复入库"."""
+        return str(DuplicateDocumentError(self.doc_id, self.title, Path(self.path).name))
+
+
+@dataclass
 class IngestReport:
     documents: list[DocumentSummary]
     #: id of the published generation (its folder name in the embedded layout)
     generation: str
+    #: files skipped as copies of a document already in the index or earlier in this ingest
+    duplicates: list[Duplicate] = field(default_factory=list)
+
+
+def release_memory() -> None:
+    """Give memory freed by an ingest back to the system: a full garbage collection, then glibc's
+    ``malloc_trim`` (where glibc is the C library; elsewhere the collection alone)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (as :attr:`Document.sha256` records it), read in 1 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1024 * 1024), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def unaligned_cells(pd: ParsedDocument) -> list[str]:
@@ -113,38 +161,61 @@ PARSE_AHEAD = 20
 
 
 def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None = None,
-           embedder=None, fresh: bool = False, if_missing: bool = False) -> IngestReport:
+           embedder=None, fresh: bool = False, if_missing: bool = False,
+           limits: IngestLimits | None = None) -> IngestReport:
     """Parse ``paths`` and publish a new index generation containing them (plus what the current
     generation already holds, unless ``fresh``; a document with the same doc_id is replaced completely).
     With ``if_missing``, nothing is written when a generation was published meanwhile (several
     workers starting together on an empty database build the index once).
 
-    Raises IngestError (nothing changed) for unreadable documents: the new generation is only
-    published when every document was parsed and written.
+    Each file is parsed in a child process under ``limits`` (default: those of ``settings``). Files
+    whose bytes equal a document already in the index under another doc_id, or an earlier file of
+    this ingest, are skipped and listed in ``IngestReport.duplicates``; when nothing else is left,
+    nothing is published.
+
+    Raises IngestError (nothing changed) for unreadable documents and documents over a limit: the new
+    generation is only published when every document was parsed and written.
     """
     say = progress or (lambda msg: log.info(msg))
     files = collect_files(paths)
     ids = unique_doc_ids(files)
+    hashes = {f: file_sha256(f) for f in files}
+    duplicates: list[Duplicate] = []
+    first: dict[str, Path] = {}
+    for f in files:
+        if hashes[f] in first:
+            dup = Duplicate(str(f), ids[first[hashes[f]]], first[hashes[f]].name)
+            say(f"跳过 {f.name}：与 {first[hashes[f]].name} 内容相同")
+            duplicates.append(dup)
+        else:
+            first[hashes[f]] = f
+    files = [f for f in files if first[hashes[f]] is f]
 
-    def parse(i: int, f: Path) -> ParsedDocument:
-        say(f"[{i}/{len(files)}] 解析 {f.name}")
-        with reporting_to(say):  # one line per page read by OCR (a few seconds each)
-            return parse_file(f, ids[f])
+    with ParseWorker(limits or IngestLimits.from_settings(settings)) as worker:
+        def parse(i: int, f: Path) -> ParsedDocument:
+            say(f"[{i}/{len(files)}] 解析 {f.name}")
+            with reporting_to(say):  # one line per page read by OCR (when read in this process)
+                return worker.parse(f, ids[f])
 
-    ahead = [parse(i, f) for i, f in enumerate(files, start=1)] if len(files) <= PARSE_AHEAD else None
-    gens = Generations(settings)
-    with gens.lock():
-        if if_missing and gens.current() is not None:
-            return IngestReport([], gens.current())
-        gen = gens.new(fresh=fresh)
-        try:
-            documents = iter(ahead) if ahead is not None else (parse(i, f) for i, f in enumerate(files, start=1))
-            report = _write(gens, gen, documents, len(files), settings, say, embedder)
-            gens.stamp(gen)
-            gens.publish(gen)
-        except BaseException:
-            gens.discard(gen)
-            raise
+        ahead = [parse(i, f) for i, f in enumerate(files, start=1)] if len(files) <= PARSE_AHEAD else None
+        gens = Generations(settings)
+        with gens.lock():
+            if if_missing and gens.current() is not None:
+                return IngestReport([], gens.current(), duplicates)
+            gen = gens.new(fresh=fresh)
+            try:
+                documents = iter(ahead) if ahead is not None else (parse(i, f) for i, f in enumerate(files, start=1))
+                report = _write(gens, gen, documents, len(files), settings, say, embedder)
+                report.duplicates[:0] = duplicates
+                if not report.documents and gens.current() is not None:
+                    gens.discard(gen)  # every file was a copy: the published generation stays
+                    report.generation = gens.current()
+                    return report
+                gens.stamp(gen)
+                gens.publish(gen)
+            except BaseException:
+                gens.discard(gen)
+                raise
     return report
 
 
@@ -159,7 +230,10 @@ def _write(gens: Generations, gen: str, documents: Iterator[ParsedDocument], tot
     vectors = open_vector_store(settings, gen, emb)
     jieba_dir = settings.data_dir / "cache" / "jieba"
     summaries = []
+    duplicates: list[Duplicate] = []
     try:
+        # documents already held, by content: a copy under another name is not a second document
+        by_hash = {d.sha256: d for d in facts.documents() if d.sha256}
         blob = gens.load_blob(gen, STATS_BLOB)
         if blob is not None:
             stats = BM25Stats.loads(blob.decode("utf-8"), f"{gen}/{STATS_BLOB}")
@@ -167,6 +241,12 @@ def _write(gens: Generations, gen: str, documents: Iterator[ParsedDocument], tot
             stats = BM25Stats() if facts.counts()["documents"] == 0 else None
         for i, pd in enumerate(documents, start=1):
             d = pd.document
+            same = by_hash.get(d.sha256)
+            if same is not None and same.doc_id != d.doc_id:
+                say(f"[{i}/{total}] 跳过 {Path(d.path).name}：与已入库的 {same.doc_id} 内容相同")
+                duplicates.append(Duplicate(d.path, same.doc_id, same.title))
+                continue
+            by_hash[d.sha256] = d
             # the passages this document had in the generation (the vector store holds the same ids)
             old = facts.passages([d.doc_id])
             if stats is not None and sorted((p.text, p.term) for p in old) != sorted((p.text, p.term) for p in pd.passages):
@@ -193,4 +273,6 @@ def _write(gens: Generations, gen: str, documents: Iterator[ParsedDocument], tot
             raise IngestError("索引校验失败：文档数量不符")
     finally:
         facts.close()
-    return IngestReport(summaries, gen)
+        if hasattr(vectors, "close"):  # chromadb keeps a client per directory until it is closed
+            vectors.close()
+    return IngestReport(summaries, gen, duplicates)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
 from .config import Settings
 from .errors import IngestError
-from .parsing.document import parse_file
 from .parsing.reader import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -37,32 +36,54 @@ def sanitize_filename(name: str) -> str:
     return base
 
 
-def store_upload(settings: Settings, name: str, data: bytes) -> Path:
-    """Check an uploaded file (type, size, readable text or PDF) and keep it under ``data/uploads``.
+def max_upload_bytes(settings: Settings) -> int:
+    """Largest upload accepted: ``BUDGET_QA_MAX_UPLOAD_MB`` (default :data:`UPLOAD_MAX_BYTES`)."""
+    return int(getattr(settings, "max_upload_mb", UPLOAD_MAX_BYTES // (1024 * 1024))) * 1024 * 1024
 
-    Returns the stored path. Raises IngestError (in Chinese, naming the fault) and stores nothing when
-    the file is of another type, empty, over :data:`UPLOAD_MAX_BYTES`, binary, or unreadable.
-    """
+
+def check_upload(settings: Settings, name: str, size: int) -> str:
+    """The sanitised name of an acceptable upload; IngestError (in Chinese, naming the fault) for a
+    file of another type, an empty one or one over :func:`max_upload_bytes`."""
     safe = sanitize_filename(name)
     suffix = Path(safe).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(f"不支持的文件类型 {suffix or '(无扩展名)'}：{safe}（支持 .txt、.pdf、.png、.jpg、.gif）")
-    if not data:
+    if not size:
         raise IngestError(f"文件为空：{safe}")
-    if len(data) > UPLOAD_MAX_BYTES:
-        raise IngestError(f"文件过大：{safe}（{len(data) // (1024 * 1024)} MB，上限 {UPLOAD_MAX_BYTES // (1024 * 1024)} MB）")
+    cap = max_upload_bytes(settings)
+    if size > cap:
+        raise IngestError(f"文件过大：{safe}（{size // (1024 * 1024)} MB，上限 {cap // (1024 * 1024)} MB）")
+    return safe
+
+
+def store_upload(settings: Settings, name: str, data: bytes) -> Path:
+    """Check an uploaded file (type, size: :func:`check_upload`) and keep it under ``data/uploads``.
+
+    Returns the stored path: the sanitised name, or ``name-2.ext``, ``name-3.ext`` … when a file of
+    other content has that name (chosen atomically, so two uploads at once never share a file).
+    Raises IngestError and stores nothing for a rejected file. Whether the content is a readable
+    disclosure is decided by the ingest that follows (which removes the file when it is not).
+    """
+    safe = check_upload(settings, name, len(data))
     folder = uploads_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        probe = Path(tmp) / safe
-        probe.write_bytes(data)
-        parse_file(probe)  # raises IngestError for unreadable content
-        target = folder / safe
-        if target.exists() and hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(data).digest():
-            stem, n = target.stem, 2
-            while (folder / f"{stem}-{n}{suffix}").exists():
+    digest = hashlib.sha256(data).digest()
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        stem, suffix = Path(safe).stem, Path(safe).suffix
+        n = 1
+        while True:
+            target = folder / (safe if n == 1 else f"{stem}-{n}{suffix}")
+            try:
+                os.link(tmp, target)  # fails if the name is taken: no two uploads share a file
+                break
+            except FileExistsError:
+                if hashlib.sha256(target.read_bytes()).digest() == digest:
+                    break  # the same file again
                 n += 1
-            target = folder / f"{stem}-{n}{suffix}"
-        shutil.move(str(probe), target)
+    finally:
+        os.unlink(tmp)
     log.info("stored upload %s (%d bytes)", target.name, len(data))
     return target

@@ -27,13 +27,17 @@ def test_upload_checks_and_keeps_nothing_on_error(seed_settings, tmp_path):
     s = seed_settings.with_(data_dir=tmp_path / "data")
     with pytest.raises(IngestError, match="^不支持的文件类型 .exe：x.exe（支持 .txt、.pdf、.png、.jpg、.gif）$"):
         store_upload(s, "x.exe", b"MZ")
-    with pytest.raises(IngestError, match="^文件不是文本（含二进制内容）：x.txt$"):
-        store_upload(s, "x.txt", bytes(range(256)))
+    with pytest.raises(IngestError, match="^文件为空：x.txt$"):
+        store_upload(s, "x.txt", b"")
     with pytest.raises(IngestError, match="^文件过大"):
         store_upload(s, "big.txt", b"a" * (UPLOAD_MAX_BYTES + 1))
     assert not list(uploads_dir(s).glob("*"))
     kept = store_upload(s, "../../seed.txt", SEED.read_bytes())
     assert kept == uploads_dir(s) / "seed.txt" and kept.read_bytes() == SEED.read_bytes()
+    # the same bytes again keep the file; other bytes under the name get the next free name
+    assert store_upload(s, "seed.txt", SEED.read_bytes()) == kept
+    assert store_upload(s, "seed.txt", b"other") == uploads_dir(s) / "seed-2.txt"
+    assert sorted(p.name for p in uploads_dir(s).iterdir()) == ["seed-2.txt", "seed.txt"]
 
 
 def test_add_document_then_a_bad_one(tmp_path, data_dir):

@@ -9,6 +9,7 @@ import contextlib
 import html
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,7 +107,7 @@ class FakeAssistant:
     def passage_view(self, doc_id, line, quote=""):
         return XSS_SECTION if line == 7 else None
 
-    def add_document(self, name, data, progress=None):
+    def add_document(self, name, data, progress=None, switch_lock=None):
         from assistant.errors import IngestError
         from assistant.ingest import DocumentSummary
 
@@ -452,13 +453,18 @@ def test_like_stores_feedback_for_the_rated_answer(tmp_path):
     assert text.splitlines()[0].startswith("id,created,conversation,question") and "项目支出占比多少" in text
 
 
-def test_upload_reports_summary_or_error():
+def test_upload_reports_summary_or_error(tmp_path):
     fake = FakeAssistant()
-    h = ChatHandlers(fake)
+    h = ChatHandlers(fake, upload_folder=tmp_path)
     steps = []
     assert h.upload(None) == (False, escape_markdown("请先选择要上传的文件（.txt 或 .pdf）。"), None)
-    ok, notice, doc_id = h.upload(str(PROJECT_ROOT / "README.md"), progress=steps.append)
+    sent = tmp_path / "c0ffee" / "README.md"
+    sent.parent.mkdir()
+    shutil.copy(PROJECT_ROOT / "README.md", sent)
+    ok, notice, doc_id = h.upload(str(sent), progress=steps.append)
     assert ok and doc_id == "new-doc" and steps == ["[1/1] 解析 README.md"]
+    assert fake.uploads == [("README.md", (PROJECT_ROOT / "README.md").read_bytes())]
+    assert not sent.exists()  # the upload's temporary copy is removed once read
     assert notice == ("已入库：新&lt;b&gt;文件&lt;/b&gt;（0 张表，5 个数字，7 个段落）\n\n"
                       "注意：未识别到表格：已按叙述文本入库")
     assert ("新局 · 2018年 · 预算", "new-doc") in h.scope_choices()  # the selector sees the new document
@@ -486,9 +492,27 @@ def test_upload_note_lists_unaligned_cells_and_sum_faults_on_request():
 def test_upload_rejected_file_shows_engine_message(tmp_path):
     binary = tmp_path / "x.txt"
     binary.write_bytes(b"\0\1\2binary")
-    h = ChatHandlers(FakeAssistant())
+    h = ChatHandlers(FakeAssistant(), upload_folder=tmp_path)
     assert h.upload(str(binary)) == (False, "未入库：文件不是文本（含二进制内容）：x\\.txt", None)
     assert [c for _, c in h.scope_choices()] == [d.doc_id for d in DOCS]
+
+
+@pytest.mark.parametrize("given", ["outside", "dotdot", "symlink", "folder", "missing"])
+def test_upload_accepts_only_files_in_the_upload_folder(tmp_path, given):
+    """A path naming any other server file (directly, through "..", or a symbolic link) is refused
+    unread, and the assistant is never asked to ingest."""
+    folder = tmp_path / "gradio"
+    folder.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("2023年收入总计 1990.50 万元。", encoding="utf-8")
+    (folder / "link.txt").symlink_to(secret)
+    path = {"outside": secret, "dotdot": folder / ".." / "secret.txt", "symlink": folder / "link.txt",
+            "folder": folder, "missing": folder / "gone.txt"}[given]
+    fake = FakeAssistant()
+    ok, notice, doc_id = ChatHandlers(fake, upload_folder=folder).upload(str(path))
+    assert (ok, doc_id, fake.uploads) == (False, None, [])
+    assert notice == escape_markdown("未入库：只接受通过本页面上传的文件（文件不在上传目录中，或已处理过）。请重新选择文件。")
+    assert secret.exists()
 
 
 def test_upload_while_the_database_is_down_says_so(tmp_path):
@@ -501,12 +525,12 @@ def test_upload_while_the_database_is_down_says_so(tmp_path):
             super().__init__()
             self.settings = Settings(database_url="postgresql://budgetqa:secret@127.0.0.1:5432/budgetqa")
 
-        def add_document(self, name, data, progress=None):
+        def add_document(self, name, data, progress=None, switch_lock=None):
             raise psycopg.OperationalError("connection failed: Connection refused")
 
     doc = tmp_path / "d.txt"
     doc.write_text("2023年收入总计 1990.50 万元。", encoding="utf-8")
-    ok, notice, doc_id = ChatHandlers(DatabaseDown()).upload(str(doc))
+    ok, notice, doc_id = ChatHandlers(DatabaseDown(), upload_folder=tmp_path).upload(str(doc))
     assert (ok, doc_id) == (False, None)
     assert notice == escape_markdown(
         "未入库，索引未改变：无法使用数据库 postgresql://budgetqa:***@127.0.0.1:5432/budgetqa："
@@ -730,7 +754,7 @@ def test_copy_answer_copies_plain_text(browser, fake_page_server):
 
 
 @contextlib.contextmanager
-def app_server(tmp: Path):
+def app_server(tmp: Path, extra_env: dict | None = None):
     """``app.py`` in a subprocess over the project's corpus, with a fresh index (``tmp/index``) and
     application data (``tmp/data``: uploads, feedback) under ``tmp``; yields (url, log path)."""
     port = _free_port()
@@ -741,6 +765,7 @@ def app_server(tmp: Path):
         "GRADIO_TEMP_DIR": str(tmp / "gradio-tmp"),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     })
     log = tmp / "server.log"
     with open(log, "wb") as out:
@@ -807,6 +832,33 @@ def test_real_page_sessions_are_independent(browser, real_server):
         ctx_b.close()
 
 
+@pytest.mark.browser
+def test_real_page_upload_with_the_access_token(browser, tmp_path_factory):
+    """With BUDGET_QA_TOKEN set, the page uploads once the token is typed (kept in a cookie for
+    Gradio's upload route, checked again by the upload handler); the document becomes selectable."""
+    from playwright.sync_api import expect
+
+    extra = PROJECT_ROOT.parent / "shared" / "corpus-extra" / "05_fujian_pingtan_economic_dev_bureau_2018_budget.txt"
+    if not extra.exists():
+        pytest.skip("../shared/corpus-extra is not beside the repo")
+    tmp = tmp_path_factory.mktemp("web-token")
+    with app_server(tmp, {"BUDGET_QA_TOKEN": "s3cret"}) as (url, log):
+        ctx = browser.new_context()
+        try:
+            page = ctx.new_page()
+            page.goto(url, wait_until="load")
+            page.get_by_text("上传文件与导出反馈").click()
+            page.locator("#bqa-upload-token input").fill("s3cret")
+            page.locator("#bqa-upload-file input[type=file]").set_input_files(str(extra))
+            expect(page.locator("#bqa-upload-file")).to_contain_text(extra.name, timeout=30_000)
+            page.get_by_role("button", name="上传并入库").click()
+            expect(page.locator("#bqa-upload-status")).to_contain_text("已入库：", timeout=ANSWER_TIMEOUT_MS)
+            expect(page.locator("#bqa-scope")).to_contain_text("2018年", timeout=30_000)
+        finally:
+            ctx.close()
+    assert not list((tmp / "gradio-tmp").rglob(extra.name))  # the upload's temporary copy is gone
+
+
 def test_upload_requires_the_access_token_when_one_is_set(tmp_path):
     """With BUDGET_QA_TOKEN configured, a page upload without the right token is refused and the
     assistant is never asked to ingest."""
@@ -815,10 +867,10 @@ def test_upload_requires_the_access_token_when_one_is_set(tmp_path):
     fake = FakeAssistant()
     fake.settings = SimpleNamespace(access_token="s3cret")
     calls = []
-    fake.add_document = lambda name, data, progress=None: calls.append(name)
+    fake.add_document = lambda name, data, progress=None, switch_lock=None: calls.append(name)
     doc = tmp_path / "doc.txt"
     doc.write_text("x", encoding="utf-8")
-    h = ChatHandlers(fake)
+    h = ChatHandlers(fake, upload_folder=tmp_path)
     ok, notice, doc_id = h.upload(str(doc), token="wrong")
     assert (ok, doc_id, calls) == (False, None, [])
     assert notice == escape_markdown("未入库：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请填写正确的令牌后再上传。")
@@ -894,3 +946,22 @@ def test_audit_view_on_the_page(browser, fake_page_server):
     finally:
         fake.docs.remove(doc)
         ctx.close()
+    assert doc.exists()  # refused before it was read: still there to upload with the token
+
+
+def test_feedback_and_export_require_the_access_token_when_one_is_set(tmp_path):
+    from types import SimpleNamespace
+
+    fake = FakeAssistant(data_dir=tmp_path)
+    fake.settings = SimpleNamespace(access_token="s3cret", data_dir=tmp_path)
+    h = ChatHandlers(fake)
+    history, conv, turns = h.reply("项目支出占比多少", [], None, None)
+    assert h.like(turns, conv, 0, True) == ("未记录评价：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），"
+                                            "请在“访问令牌”中填写后再评价。")
+    assert h.like(turns, conv, 0, True, token="wrong").startswith("未记录评价：需要访问令牌")
+    assert h.export_feedback(token="") == (None, "未导出：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），"
+                                                 "请在“访问令牌”中填写后再导出。")
+    assert fake.feedback.rows() == []
+    assert h.like(turns, conv, 0, True, token="s3cret").startswith("已记录评价：有用")
+    path, notice = h.export_feedback(token="s3cret")
+    assert notice == "已导出 1 条反馈，点击下方文件下载。" and Path(path).is_file()

@@ -16,7 +16,9 @@ from ..budget.identity import is_body_name, read_identity
 from ..errors import IngestError
 from ..model import Document, Fact, Passage, Table
 from .narrative import FIGURE_RE, extract_figures
+from .limits import IngestLimits
 from .reader import SourceText, read_source
+from .textlayer import settle_identity
 from .spaced import SpacedRow, SpacedTable, is_data_line, split_segments, table_facts
 from .tables import RawRow, RawTable, parse_table
 from .text import CN_NUM, ORD_L1, ORD_L2, ORD_L3, PART_RE, norm_label, squeeze, strip_ordinal
@@ -62,17 +64,18 @@ def doc_id_for(path: Path) -> str:
     return stem or "doc"
 
 
-def parse_file(path: Path, doc_id: str | None = None) -> ParsedDocument:
+def parse_file(path: Path, doc_id: str | None = None, limits: IngestLimits | None = None) -> ParsedDocument:
     """Read and parse a disclosure file (.txt, .pdf or an image). Raises IngestError for unreadable
-    files. Figures of pages read by OCR are checked against their tables' arithmetic
-    (:func:`assistant.ocr_trust.check_ocr_figures`)."""
-    src = read_source(Path(path))
+    files and files over ``limits`` (see :mod:`.limits`). Figures of pages read by OCR are checked
+    against their tables' arithmetic (:func:`assistant.ocr_trust.check_ocr_figures`); a title or
+    department that cannot be read is never listed (:func:`.textlayer.settle_identity`)."""
+    src = read_source(Path(path), limits)
     parsed = parse_source(src, doc_id or doc_id_for(path))
     if src.ocr_lines:
         from ..ocr_trust import check_ocr_figures  # the consistency checks build on this module
 
         check_ocr_figures(parsed)
-    return parsed
+    return settle_identity(parsed)
 
 
 def _heading(line: str) -> tuple[int, str] | None:
@@ -214,7 +217,7 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
     sha = hashlib.sha256(src.raw).hexdigest()
     document = Document(doc_id=doc_id, title=title, path=str(src.path), department=department,
                         year=year, kind=kind, sha256=sha, listed_tables=tuple(listed))
-    parsed = ParsedDocument(document)
+    parsed = ParsedDocument(document, warnings=list(src.notes))
 
     # ---- pass 2: narrative paragraphs with section paths ----
     path: list[tuple[int, str]] = []

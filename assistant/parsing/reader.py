@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IngestError
+from .limits import IngestLimits, check_pdf, check_text
+from .textlayer import settle_text_layer
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +38,23 @@ class SourceText:
     #: 1-based numbers of the lines read by OCR from images (every line of a PDF page that has an
     #: image read by OCR; the lines of a web page's pictures appended to its text)
     ocr_lines: frozenset[int] = frozenset()
+    #: remarks for the ingest summary (e.g. pages dropped as font garbage, see textlayer)
+    notes: tuple[str, ...] = ()
 
 
-def read_source(path: Path) -> SourceText:
+def read_source(path: Path, limits: IngestLimits | None = None) -> SourceText:
     """Read a .txt (UTF-8, GBK/GB18030 detected), .pdf or image (.png/.jpg/.jpeg/.gif, by OCR) file.
 
-    Raises IngestError: missing, unsupported type, empty, too large, binary or undecodable text.
+    Raises IngestError: missing, unsupported type, empty, too large, binary or undecodable text, over
+    a limit of ``limits`` (pages, characters, decompressed streams: see :mod:`.limits`), or without
+    usable text (font garbage: see :mod:`.textlayer`).
     """
+    src = _read_source(Path(path), limits or IngestLimits())
+    check_text(src.lines, src.path.name, limits or IngestLimits())
+    return settle_text_layer(src)
+
+
+def _read_source(path: Path, limits: IngestLimits) -> SourceText:
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"找不到文件：{path}")
@@ -56,6 +68,7 @@ def read_source(path: Path) -> SourceText:
         raise IngestError(f"文件过大：{path.name}（{size // (1024 * 1024)} MB，上限 {MAX_FILE_BYTES // (1024 * 1024)} MB）")
     raw = path.read_bytes()
     if suffix == ".pdf":
+        check_pdf(raw, path.name, limits)  # pages, characters, decompressed streams: before pdfplumber
         return _read_pdf(path, raw)
     if suffix in IMAGE_SUFFIXES:
         from .scanned import read_image_source

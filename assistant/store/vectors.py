@@ -199,6 +199,18 @@ class ChromaPassageStore:
         if coll is not None:
             coll.delete(ids=list(passage_ids))
 
+    def close(self) -> None:
+        """Release the client: a local store's Chroma system (its SQLite connection and loaded
+        indexes, kept per directory by chromadb until closed) is stopped. The store opens it again
+        on next use."""
+        with self._lock:
+            client, self._client, self._collection = self._client, None, None
+        if client is not None and hasattr(client, "close"):
+            try:
+                client.close()
+            except Exception as exc:  # closing is best effort: the process keeps serving
+                log.debug("closing the Chroma client of %s failed: %s", self.path, exc)
+
     def reset(self) -> None:
         """Drop the whole collection (e.g. before re-indexing with another embedder)."""
         with self._lock:

@@ -7,8 +7,10 @@ Routes (the router returned by :func:`build_api`):
   ``budget-qa ask --json`` prints for the same question: ``Answer.to_dict()``, or, for a question
   the assistant rejects (empty, too long: :class:`~assistant.errors.BudgetQAError`), the same
   object shape with the message as ``answer`` and kind ``not_found``. A body that is not a JSON
-  object with a string ``question`` gets 422 with a Chinese ``detail``; a ``scope`` naming an
-  unknown document gets 400 with a Chinese ``detail`` listing the loaded ids.
+  object with a string ``question``, or whose ``conversation`` id is over
+  ``BUDGET_QA_MAX_CONVERSATION_CHARS`` characters, gets 422 with a Chinese ``detail``; a body over
+  :data:`MAX_BODY_BYTES` gets 413 before it is read whole; a ``scope`` naming an unknown document gets
+  400 with a Chinese ``detail`` listing the loaded ids.
 - ``GET /api/documents`` lists the loaded documents:
   ``[{"doc_id", "title", "department", "year", "kind"}, …]``.
 
@@ -28,6 +30,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from assistant.conversations import conversation_id_problem
 from assistant.errors import BudgetQAError
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,8 @@ MAX_BODY_BYTES = 1_000_000
 MSG_BAD_JSON = "请求体不是有效的 JSON"
 MSG_BODY_SHAPE = ('请求体应为 JSON 对象：{"question": "问题", "conversation": "会话 ID（可选）", '
                   '"scope": ["文档 ID", …]（可选）}')
-MSG_BODY_TOO_LARGE = f"请求体过大（上限 {MAX_BODY_BYTES} 字节）"
+MSG_BODY_TOO_LARGE = f"请求体过大（上限 {MAX_BODY_BYTES} 字节），未读取。"
+MSG_BAD_LENGTH = "请求头 Content-Length 不是数字"
 MSG_UNKNOWN_SCOPE = "scope 中有未载入的文档 ID：{unknown}。可用的文档 ID：{valid}"
 MSG_TOKEN = "需要访问令牌：请在请求头中提供 Authorization: Bearer <令牌>（服务器设置了 BUDGET_QA_TOKEN）"
 MSG_INTERNAL_ERROR = "处理这个问题时出现了内部错误，请换个说法再试，或稍后重试。"
@@ -105,10 +109,42 @@ def _validation_message(err: ValidationError) -> str:
     return "；".join(problems) + "。" + MSG_BODY_SHAPE
 
 
-def parse_ask_body(body: bytes) -> AskRequest:
-    """Validate a raw ``POST /api/ask`` body; raises HTTPException(422) with a Chinese detail."""
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused (HTTPException 413, :data:`MSG_BODY_TOO_LARGE`) before it is read
+    whole when it is over ``limit`` bytes: at once when ``Content-Length`` says so, else as soon as
+    the streamed chunks pass the limit (a chunked body, or one longer than its header claims)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            too_big = int(declared) > limit
+        except ValueError:
+            raise HTTPException(status_code=400, detail=MSG_BAD_LENGTH) from None
+        if too_big:
+            raise HTTPException(status_code=413, detail=MSG_BODY_TOO_LARGE)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status_code=413, detail=MSG_BODY_TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_ask_body(body: bytes, max_conversation_chars: int | None = None) -> AskRequest:
+    """Validate a raw ``POST /api/ask`` body; raises HTTPException (413 over :data:`MAX_BODY_BYTES`,
+    422 for a body of another shape or a conversation id over ``max_conversation_chars``) with a
+    Chinese detail."""
     if len(body) > MAX_BODY_BYTES:
         raise HTTPException(status_code=413, detail=MSG_BODY_TOO_LARGE)
+    req = _validate(body)
+    if req.conversation is not None and max_conversation_chars is not None:
+        problem = conversation_id_problem(req.conversation, max_conversation_chars)
+        if problem:
+            raise HTTPException(status_code=422, detail=problem)
+    return req
+
+
+def _validate(body: bytes) -> AskRequest:
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -126,7 +162,9 @@ def build_api(assistant: Any, lock: Any = None) -> APIRouter:
     Include the router in a FastAPI app *before* mounting Gradio at "/".
     """
     ask_lock = lock if lock is not None else ASK_LOCK
-    token = getattr(getattr(assistant, "settings", None), "access_token", "")
+    settings = getattr(assistant, "settings", None)
+    token = getattr(settings, "access_token", "")
+    max_conversation_chars = getattr(settings, "max_conversation_chars", None)
 
     def require_token(request: Request) -> None:
         """With BUDGET_QA_TOKEN set, every API call must carry it (``Authorization: Bearer …`` or
@@ -177,8 +215,9 @@ def build_api(assistant: Any, lock: Any = None) -> APIRouter:
             "application/json": {"schema": AskRequest.model_json_schema()}}}},
     )
     async def post_ask(request: Request) -> dict[str, Any]:
-        # the body is validated here (not by FastAPI) so that a bad body gets a Chinese detail
-        req = parse_ask_body(await request.body())
+        # the body is validated here (not by FastAPI) so that a bad body gets a Chinese detail; it is
+        # refused unread when it is over the cap
+        req = parse_ask_body(await read_body(request), max_conversation_chars)
         return await run_in_threadpool(answer, req)
 
     router.add_api_route("/ask/", post_ask, methods=["POST"], include_in_schema=False)

@@ -18,7 +18,6 @@ Gradio is imported lazily (inside :func:`build_ui` and :func:`launch`) so that t
 """
 from __future__ import annotations
 
-import hmac
 import html
 import logging
 import os
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.config import Settings
 from assistant.errors import BudgetQAError
 from assistant.model import Answer, AnswerPart, Citation, Document
+from assistant.web.guard import TOKEN_COOKIE, token_matches, uploaded_file
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import gradio
@@ -432,6 +432,9 @@ def _empty_turns() -> dict:
 MSG_NO_FILE = "请先选择要上传的文件（.txt 或 .pdf）。"
 MSG_UPLOAD_TOKEN = "未入库：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请填写正确的令牌后再上传。"
 MSG_UPLOAD_FAILED = "入库失败：处理文件时出现内部错误，索引未改变。请查看服务器日志。"
+MSG_NOT_UPLOADED = "未入库：只接受通过本页面上传的文件（文件不在上传目录中，或已处理过）。请重新选择文件。"
+MSG_FEEDBACK_TOKEN = "未记录评价：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请在“访问令牌”中填写后再评价。"
+MSG_EXPORT_TOKEN = "未导出：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请在“访问令牌”中填写后再导出。"
 UPLOAD_HINT = "选择一个预算或决算公开文件（.txt 或 .pdf），点击“上传并入库”；入库通常需要几秒到一分钟，完成后即可提问。"
 MSG_NO_EVIDENCE = "这条回答没有可查看的来源。"
 EVIDENCE_START = "提问后，这里显示回答所引用的原表或原文段落。"
@@ -451,10 +454,17 @@ class ChatHandlers:
     message maps to its :class:`Answer` and the evidence selector to the last answer's citations.
     """
 
-    def __init__(self, assistant: Any, lock: Any = None) -> None:
+    def __init__(self, assistant: Any, lock: Any = None, upload_folder: str | Path | None = None) -> None:
         self.assistant = assistant
         self._lock = lock or threading.Lock()
         self._examples: list[str] | None = None
+        #: only files inside this folder are accepted by :meth:`upload` (default: Gradio's upload folder)
+        self.upload_folder = Path(upload_folder) if upload_folder is not None else None
+
+    @property
+    def _token(self) -> str:
+        """The access token the server requires (BUDGET_QA_TOKEN), "" if none."""
+        return getattr(getattr(self.assistant, "settings", None), "access_token", "") or ""
 
     # ------------------------------------------------------------------ documents and examples
     @property
@@ -669,9 +679,12 @@ class ChatHandlers:
             return formula + render_passage_evidence(None, cite)
 
     # ------------------------------------------------------------------ feedback
-    def like(self, turns: dict | None, conversation: str | None, index: Any, liked: Any) -> str:
+    def like(self, turns: dict | None, conversation: str | None, index: Any, liked: Any, token: str = "") -> str:
         """Store a thumbs up (``liked`` True) or down (False) for the answer at history ``index``;
-        returns a notice for the page. Anything else (a cleared rating "") stores nothing."""
+        returns a notice for the page. Anything else (a cleared rating "") stores nothing. When the
+        server has an access token (BUDGET_QA_TOKEN), ``token`` must equal it."""
+        if not token_matches(token, self._token):
+            return MSG_FEEDBACK_TOKEN
         if isinstance(index, (list, tuple)):
             index = index[0] if index else None
         record = ((turns or {}).get("by_index") or {}).get(index)
@@ -688,8 +701,12 @@ class ChatHandlers:
             return "抱歉，评价没有保存成功，请稍后再试。"
         return "已记录评价：有用 👍，谢谢！" if rating > 0 else "已记录评价：没有帮助 👎，谢谢，我们会改进。"
 
-    def export_feedback(self) -> tuple[str | None, str]:
-        """Write all feedback to a new CSV file under ``data/exports``; returns (path, notice)."""
+    def export_feedback(self, token: str = "") -> tuple[str | None, str]:
+        """Write all feedback to a new CSV file under ``data/exports``; returns (path, notice). When
+        the server has an access token (BUDGET_QA_TOKEN), ``token`` must equal it (the export holds
+        every user's questions and conversation ids)."""
+        if not token_matches(token, self._token):
+            return None, MSG_EXPORT_TOKEN
         try:
             folder = self._export_dir()
             name = f"feedback-{time.strftime('%Y%m%d-%H%M%S')}.csv"
@@ -724,20 +741,29 @@ class ChatHandlers:
     def upload(self, path: str | None, progress: Any = None, token: str = "") -> tuple[bool, str, str | None]:
         """Ingest an uploaded file; returns (ok, notice in Markdown, new doc_id or None).
 
-        ``progress(str)`` receives the ingest steps. IngestError messages are shown as they are;
-        other failures as a generic message (details in the log). A failure changes nothing. When the
-        server has an access token (BUDGET_QA_TOKEN), ``token`` must equal it.
+        ``path`` must name a file inside the upload folder (where Gradio stores what the browser sent:
+        see :func:`assistant.web.guard.uploaded_file`); any other server path is refused unread. The
+        file is removed from there once read. ``progress(str)`` receives the ingest steps.
+        IngestError messages are shown as they are; other failures as a generic message (details in
+        the log). A failure changes nothing. When the server has an access token (BUDGET_QA_TOKEN),
+        ``token`` must equal it. Parsing holds no lock (questions are answered meanwhile); only the
+        switch to the new index generation holds the handlers' lock.
         """
-        required = getattr(getattr(self.assistant, "settings", None), "access_token", "")
-        if required and not hmac.compare_digest((token or "").encode(), required.encode()):
+        if not token_matches(token, self._token):
             return False, escape_markdown(MSG_UPLOAD_TOKEN), None
         if not path:
             return False, escape_markdown(MSG_NO_FILE), None
         name = Path(path).name
+        real = uploaded_file(path, self.upload_folder)
+        if real is None:
+            logger.warning("upload refused: %s is not a file in the upload folder", path)
+            return False, escape_markdown(MSG_NOT_UPLOADED), None
         try:
-            data = Path(path).read_bytes()
-            with self._lock:
-                summary = self.assistant.add_document(name, data, progress=progress)
+            try:
+                data = real.read_bytes()
+            finally:
+                real.unlink(missing_ok=True)  # Gradio's copy is not needed any more
+            summary = self.assistant.add_document(name, data, progress=progress, switch_lock=self._lock)
         except BudgetQAError as err:
             logger.info("upload %s rejected: %s", name, err)
             return False, escape_markdown(f"未入库：{err}"), None
@@ -833,8 +859,8 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
         turns = _empty_turns()
         return [history, conversation, box, pending, turns, *answer_extras(turns), ""]
 
-    def on_like(turns, conversation, evt):
-        return handlers.like(turns, conversation, evt.index, evt.liked)
+    def on_like(turns, conversation, token, evt):
+        return handlers.like(turns, conversation, evt.index, evt.liked, token=token)
 
     on_like.__annotations__ = {"evt": gr.LikeData}  # so that Gradio passes the event data
 
@@ -846,13 +872,14 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
             progress(step, desc=message)
 
         ok, notice, doc_id = handlers.upload(path, progress=say, token=token)
-        if not ok:
-            return [notice, gr.skip(), gr.skip(), *([gr.skip()] * (MAX_EXAMPLES + 1))]
+        if not ok:  # a file refused before it was read (no token) stays selected
+            kept = gr.skip() if path and Path(path).exists() else None
+            return [notice, kept, gr.skip(), gr.skip(), *([gr.skip()] * (MAX_EXAMPLES + 1))]
         progress(0.95, desc="更新示例问题…")
         choices = handlers.scope_choices()
         keep = set(selected or []) | {doc_id}
         value = [d for _, d in choices if d in keep]
-        return [notice, gr.update(choices=choices, value=value), [d for _, d in choices],
+        return [notice, None, gr.update(choices=choices, value=value), [d for _, d in choices],
                 *example_updates(handlers.example_questions())]
 
     def on_load():
@@ -865,11 +892,13 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
                  else example_updates(examples))
         return [scope_update, [d for _, d in choices], *extra]
 
-    def on_export():
-        path, notice = handlers.export_feedback()
+    def on_export(token):
+        path, notice = handlers.export_feedback(token=token)
         return gr.update(value=path, visible=path is not None), notice
 
-    with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as demo:
+    # Gradio's temporary files (uploads, exports) older than an hour are removed every 10 minutes,
+    # and all of them when the server stops
+    with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         conversation = gr.State(None)
         pending = gr.State("")
         turns = gr.State(_empty_turns())
@@ -948,10 +977,9 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
                     upload_file = gr.File(label="预算公开文件（.txt、.pdf 或表格图片 .png/.jpg/.gif）",
                                           file_types=[".txt", ".pdf", ".png", ".jpg", ".jpeg", ".gif"],
                                           type="filepath", elem_id="bqa-upload-file")
-                    upload_token = gr.Textbox(label="访问令牌（服务器设置了令牌时必填）", type="password",
-                                              visible=bool(getattr(getattr(assistant, "settings", None),
-                                                                   "access_token", "")),
-                                              elem_id="bqa-upload-token")
+                    upload_token = gr.Textbox(label="访问令牌（服务器设置了令牌时，上传、评价和导出反馈都需要；"
+                                                    "请先填写，再选择文件）", type="password",
+                                              visible=bool(handlers._token), elem_id="bqa-upload-token")
                     upload = gr.Button("上传并入库", variant="primary")
                     upload_status = gr.Markdown(escape_markdown(UPLOAD_HINT), elem_id="bqa-upload-status",
                                                 min_height=60)
@@ -1020,23 +1048,28 @@ def build_ui(assistant: Any, lock: Any = None) -> "gradio.Blocks":
 
         sources.input(handlers.evidence_html, inputs=[turns, sources], outputs=[evidence],
                       api_visibility="private")
-        chatbot.like(on_like, inputs=[turns, conversation], outputs=[notice], api_visibility="private")
+        chatbot.like(on_like, inputs=[turns, conversation, upload_token], outputs=[notice], api_visibility="private")
         copy.click(
             lambda text: "已复制最近一条回答（纯文本）。" if text else "还没有可复制的回答。",
             inputs=[copy_text], outputs=[notice], api_visibility="private",
             js=COPY_JS,
         )
+        # the token typed is kept in a cookie, which Gradio's upload request carries (see guard.py)
+        for trigger in (upload_token.input, upload_token.change, upload_token.blur):
+            trigger(None, inputs=[upload_token], outputs=None, js=TOKEN_COOKIE_JS, queue=False,
+                    api_visibility="private")
+        # uploads have their own concurrency group: parsing never waits for questions, nor they for it
         upload.click(
             on_upload,
             inputs=[upload_file, scope, upload_token],
-            outputs=[upload_status, scope, offered, examples_heading, *example_buttons],
-            concurrency_id="ask",
-            concurrency_limit=1,
+            outputs=[upload_status, upload_file, scope, offered, examples_heading, *example_buttons],
+            concurrency_id="upload",
+            concurrency_limit=UPLOAD_CONCURRENCY,
             show_progress="full",
             show_progress_on=[upload_status],
             api_visibility="private",
         )
-        export.click(on_export, inputs=None, outputs=[export_file, notice], api_visibility="private")
+        export.click(on_export, inputs=[upload_token], outputs=[export_file, notice], api_visibility="private")
         demo.load(on_load, inputs=None, outputs=[scope, offered, examples_heading, *example_buttons],
                   api_visibility="private")
         demo.load(None, inputs=None, outputs=None, js=SCROLL_JS, api_visibility="private")
@@ -1084,6 +1117,17 @@ SCROLL_JS = """
 }
 """
 
+
+#: uploads processed at once (each parses in its own child process; the index writes take turns)
+UPLOAD_CONCURRENCY = 2
+
+#: keeps the token typed on the page in a cookie for Gradio's upload route (same site, this path only)
+TOKEN_COOKIE_JS = f"""
+(token) => {{
+  document.cookie = "{TOKEN_COOKIE}=" + encodeURIComponent(token || "") + "; path=/; SameSite=Strict";
+  return token;
+}}
+"""
 
 #: copies the plain text of the last answer (navigator.clipboard needs a secure context such as
 #: localhost; elsewhere a hidden textarea and execCommand are used)
@@ -1171,7 +1215,8 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progre
     import uvicorn
 
     from assistant.engine import Assistant  # imported here: heavy, and only needed to serve
-    from assistant.web.api import ASK_LOCK, build_api
+    from assistant.web.api import ASK_LOCK, MAX_BODY_BYTES, build_api
+    from assistant.web.guard import RequestGuard
 
     say("正在打开索引…")
     logger.info("opening index at %s (building it from %s if missing)",
@@ -1183,8 +1228,14 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, progre
     # no Swagger page (it would load its scripts from a CDN); the schema is at /api/openapi.json
     app = fastapi.FastAPI(title=PAGE_TITLE, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.include_router(build_api(assistant, lock=ASK_LOCK))  # before the mount: "/" takes the rest
+    max_upload = settings.max_upload_mb * 1024 * 1024
     app = gr.mount_gradio_app(app, demo, path="/", server_name=host, server_port=port, ssr_mode=False,
-                              show_error=False)
+                              show_error=False, max_file_size=max_upload)
+    # mounted Blocks never "launch", and Gradio skips its check that a file given to an event came
+    # through the upload (it would copy any server path into its cache and hand it on): switch it on
+    demo.has_launched = True
+    app.add_middleware(RequestGuard, token=settings.access_token, max_upload_bytes=max_upload,
+                       route_limits={"/api/ask": MAX_BODY_BYTES})
     on_ready = ready or _say_ready
 
     class Server(uvicorn.Server):
