@@ -198,6 +198,8 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
                 return worker.parse(f, ids[f])
 
         ahead = [parse(i, f) for i, f in enumerate(files, start=1)] if len(files) <= PARSE_AHEAD else None
+        if ahead is not None:
+            worker.close()  # everything is parsed: the child's memory goes back before the writing
         gens = Generations(settings)
         with gens.lock():
             if if_missing and gens.current() is not None:

@@ -445,10 +445,12 @@ MAX_TURNS_KEPT = 50
 class ChatHandlers:
     """The page's event handlers, independent of Gradio widgets (so they can be unit-tested).
 
-    Calls into the assistant are serialized with a lock (the Gradio events also share one
+    Calls into the assistant are serialized with a lock (the question events also share one
     concurrency group), so the assistant need not be re-entrant; they do run on Gradio's worker
     threads, not on the thread that opened the assistant. Pass ``lock`` to share it with other
-    callers of the same assistant (the HTTP API).
+    callers of the same assistant (the HTTP API). An upload holds the lock only to switch to the new
+    index generation, never while the document is read or written (uploads have their own
+    concurrency group), so questions are answered meanwhile.
 
     Each session keeps its answers in a ``turns`` dict (see :func:`_empty_turns`), so a rated
     message maps to its :class:`Answer` and the evidence selector to the last answer's citations.
