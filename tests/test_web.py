@@ -471,16 +471,18 @@ def test_upload_reports_summary_or_error(tmp_path):
     assert h.resolve_scope([d.doc_id for d in DOCS]) == [d.doc_id for d in DOCS]  # not chosen yet
 
 
-def test_upload_note_lists_unaligned_cells_and_sum_faults_on_request():
+def test_upload_note_lists_unaligned_cells_and_sum_faults_on_request(tmp_path):
     from assistant.ingest import DocumentSummary
 
     class WithCells(FakeAssistant):
-        def add_document(self, name, data, progress=None):
+        def add_document(self, name, data, progress=None, switch_lock=None):
             return DocumentSummary("d", "某局预算", 2, 10, 3, unaligned=1,
                                    unaligned_cells=["收入预算总表 · 行政运行 · 第12行：1,200.00（可能的列：事业收入/其他收入）"],
                                    arithmetic=["支出预算总表：201 合计 3.00 万元 ≠ <各项> 2.00 万元"])
 
-    ok, notice, _ = ChatHandlers(WithCells()).upload(str(PROJECT_ROOT / "README.md"))
+    upload = tmp_path / "README.md"  # as Gradio stores an upload: inside the upload folder
+    upload.write_bytes((PROJECT_ROOT / "README.md").read_bytes())
+    ok, notice, _ = ChatHandlers(WithCells(), upload_folder=tmp_path).upload(str(upload))
     assert ok
     assert notice.split("\n\n")[1:] == [
         "注意：1 个表格数字无法确定所在列，未入库。\n<details><summary>查看这些单元格</summary><ul>"
@@ -874,6 +876,7 @@ def test_upload_requires_the_access_token_when_one_is_set(tmp_path):
     ok, notice, doc_id = h.upload(str(doc), token="wrong")
     assert (ok, doc_id, calls) == (False, None, [])
     assert notice == escape_markdown("未入库：需要访问令牌（服务器设置了 BUDGET_QA_TOKEN），请填写正确的令牌后再上传。")
+    assert doc.exists()  # refused before it was read: still there to upload with the token
 
 
 def test_audit_view_lists_findings_and_shows_their_evidence():
@@ -946,7 +949,6 @@ def test_audit_view_on_the_page(browser, fake_page_server):
     finally:
         fake.docs.remove(doc)
         ctx.close()
-    assert doc.exists()  # refused before it was read: still there to upload with the token
 
 
 def test_feedback_and_export_require_the_access_token_when_one_is_set(tmp_path):

@@ -18,7 +18,7 @@ from typing import Protocol
 from ..budget.identity import aliases
 from ..budget.metrics import Resolution, count_statements, find_metric, resolve
 from ..budget.metrics import catalog as metric_catalog
-from ..budget.templates import column_measure, measure_asked, measure_matches, table_kind
+from ..budget.templates import column_measure, measure_asked, measure_matches, norm, table_kind
 from ..model import AnswerPart, Citation, Document, Fact, FactRef, Passage, Table
 from ..understanding.intent import Intent
 from ..understanding.lexicon import Lexicon
@@ -1005,16 +1005,22 @@ class DocumentAnswerer:
         modelled = self._metric_change(intent, q, reg, context)
         if modelled is not None:
             return modelled
-        if self.metric_resolution(q, intent) is not None:
-            return None  # the metric's own sentence states no change: never another item's change
+        metric = self.metric_resolution(q, intent)
         base_years = [y for y in intent.years if not self.doc.year or y < self.doc.year]
         pool = self.facts
         if base_years:
             pool = [f for f in self.facts if f.role not in ("change", "change_pct") or f.base_year in base_years]
-        items = self.items(q, intent, roles=("change", "change_pct"), facts=pool)
+        def of_item(found: list[Item]) -> list[Item]:
+            if metric is None:
+                return found
+            # a modelled item: only a change stated of that item, never another item's
+            names = [norm(n) for n in metric.metric.names]
+            return [it for it in found if any(n in norm(it.label) for n in names)]
+
+        items = of_item(self.items(q, intent, roles=("change", "change_pct"), facts=pool))
         if not items or not self._confident(q, items[0], intent):
             if context.get("subject") and intent.follow_up:
-                items = self.items(context["subject"], intent, roles=("change", "change_pct"))
+                items = of_item(self.items(context["subject"], intent, roles=("change", "change_pct")))
             if not items:
                 return None
         top = items[0].facts[0]
