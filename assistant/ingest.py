@@ -25,7 +25,6 @@ from .errors import DuplicateDocumentError, IngestError
 from .index import Generations
 from .parsing.document import ParsedDocument, doc_id_for
 from .parsing.limits import IngestLimits
-from .parsing.ocr import reporting_to
 from .parsing.reader import SUPPORTED_SUFFIXES
 from .parsing.scanned import companion_images
 from .parsing.worker import ParseWorker
@@ -194,8 +193,7 @@ def ingest(paths: Iterable[Path], settings: Settings, progress: Progress | None 
     with ParseWorker(limits or IngestLimits.from_settings(settings)) as worker:
         def parse(i: int, f: Path) -> ParsedDocument:
             say(f"[{i}/{len(files)}] 解析 {f.name}")
-            with reporting_to(say):  # one line per page read by OCR (when read in this process)
-                return worker.parse(f, ids[f])
+            return worker.parse(f, ids[f], progress=say)  # one line per page read by OCR
 
         ahead = [parse(i, f) for i, f in enumerate(files, start=1)] if len(files) <= PARSE_AHEAD else None
         if ahead is not None:

@@ -75,28 +75,38 @@ class ParseWorker:
         self._send = Connection(to_child_w, readable=False)
         self._recv = Connection(from_child_r, writable=False)
 
-    def parse(self, path: Path, doc_id: str):
-        """Parse ``path`` as ``doc_id`` in the child. Raises IngestError (the child's message, or a
-        time, memory or crash message naming the file)."""
+    def parse(self, path: Path, doc_id: str, progress=None):
+        """Parse ``path`` as ``doc_id`` in the child. ``progress(str)`` gets the child's progress
+        lines (one per page read by OCR); each of them gives the child another
+        ``limits.parse_seconds`` (the limit is on time without progress). Raises IngestError (the
+        child's message, or a time, memory or crash message naming the file)."""
         path = Path(path)
         if self._proc is None or self._proc.poll() is not None:
             self._stop()
             self._start()
         try:
             self._send.send((str(path), doc_id, self.limits))
-            ready = self._recv.poll(self.limits.parse_seconds)
         except (BrokenPipeError, EOFError, OSError):
-            ready = True  # the child is gone: recv below reports it
-        if not ready:
-            log.warning("parsing %s took over %.0f s: stopped", path.name, self.limits.parse_seconds)
-            self._stop()
-            raise IngestError(time_message(path.name, self.limits.parse_seconds))
-        try:
-            kind, value = self._recv.recv()
-        except (EOFError, OSError, pickle.UnpicklingError):
-            self._stop()
-            log.warning("the parse worker ended while reading %s", path.name)
-            raise IngestError(crash_message(path.name)) from None
+            pass  # the child is gone: recv below reports it
+        while True:
+            try:
+                ready = self._recv.poll(self.limits.parse_seconds)
+            except (BrokenPipeError, EOFError, OSError):
+                ready = True  # the child is gone: recv below reports it
+            if not ready:
+                log.warning("parsing %s took over %.0f s: stopped", path.name, self.limits.parse_seconds)
+                self._stop()
+                raise IngestError(time_message(path.name, self.limits.parse_seconds))
+            try:
+                kind, value = self._recv.recv()
+            except (EOFError, OSError, pickle.UnpicklingError):
+                self._stop()
+                log.warning("the parse worker ended while reading %s", path.name)
+                raise IngestError(crash_message(path.name)) from None
+            if kind != "progress":
+                break
+            if progress is not None:
+                progress(value)
         if kind == "ok":
             return value
         if kind == "memory":
@@ -142,6 +152,7 @@ def _serve(read_fd: int, write_fd: int, memory_bytes: int) -> None:
     from multiprocessing.connection import Connection
 
     from .document import parse_file
+    from .ocr import reporting_to
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pdfminer").setLevel(logging.ERROR)
@@ -160,7 +171,8 @@ def _serve(read_fd: int, write_fd: int, memory_bytes: int) -> None:
             return
         reply = None
         try:
-            reply = ("ok", parse_file(Path(path), doc_id, limits))
+            with reporting_to(lambda message: outbox.send(("progress", message))):
+                reply = ("ok", parse_file(Path(path), doc_id, limits))
         except MemoryError:
             pass
         except IngestError as exc:  # the reader reports a MemoryError inside pdfminer as a damaged file
