@@ -36,6 +36,7 @@ QUESTIONS = [
     "哪个部门的三公经费最多",            # every document
     "各部门基本支出排名",                # every document, a total row of the 支出预算表
     "2021年哪个部门的机关运行经费最少",
+    "所有部门的三公经费合计",           # every document, the list and its sum
 ]
 
 

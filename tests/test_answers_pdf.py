@@ -218,3 +218,10 @@ def test_follow_ups_across_documents_keep_item_year_and_kind(pdfs):
     earlier = pdfs.ask("那2024年呢？", conversation=conv)
     assert earlier.answer.startswith("2024年机关运行经费预算数 443.18 万元")
     assert docs_cited(earlier) == {W24}
+
+
+def test_total_over_departments(pdfs):
+    a = pdfs.ask("2025年各部门三公经费预算合计")
+    assert a.kind == "computed"
+    assert a.answer.startswith("“三公经费预算”合计 906.41 万元（3 份文件之和）。")
+    assert a.formula == "867.50 + 37.91 + 1.00 = 906.41 万元"

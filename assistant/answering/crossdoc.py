@@ -33,7 +33,7 @@ from .matching import Item, strip_filler
 _CHANGE = re.compile(r"多了?多少|少了?多少|增加了?多少|减少了?多少|增长了?多少|下降了?多少|变化了?多少|变动|增减|相差|差多少|差额|多多少|少多少")
 _TWO_YEARS = re.compile(r"两年|两个年度|历年|各年|逐年|这几年|近几年")
 _TOTAL = re.compile(r"合计|加起来|一共|总共|总和|共计|之和")
-_RANK = re.compile(r"哪个部门|哪个单位|哪家|各部门|各单位|所有部门|部门排名|排名|排序|排个序|最多的部门|最少的部门")
+_RANK = re.compile(r"哪个部门|哪个单位|哪家|各部门|各单位|所有部门|全部部门|部门排名|排名|排序|排个序|最多的部门|最少的部门")
 _WHICH_MORE = re.compile(r"哪个(?:多|高|大)|谁(?:多|高|大)|哪个更(?:多|高|大)")
 _WHICH_LESS = re.compile(r"哪个(?:少|低|小)|谁(?:少|低|小)|哪个更(?:少|低|小)")
 _OP_WORDS = re.compile(
@@ -138,7 +138,9 @@ def plan(text: str, docs: list[Document], names) -> CrossQuery | None:
         groups = [_prefer_department(v) for v in by_body.values()]
         if len(groups) < 2:
             return None
-        return CrossQuery("rank", item, groups, descending=not re.search(r"最少|最低|最小|从少到多|升序", text))
+        query = CrossQuery("rank", item, groups, descending=not re.search(r"最少|最低|最小|从少到多|升序", text))
+        query.total = bool(_TOTAL.search(text))  # "2025年各部门三公经费合计": the list and its sum
+        return query
     body_docs = bodies[0][0] if bodies else None
     if body_docs is None:
         if len({d.department for d in docs}) != 1:
@@ -356,7 +358,15 @@ def _ranking(q: CrossQuery, question: str, found, missing, reg) -> AnswerPart:
     if len({d.year for d, _, _ in rows}) > 1:
         head += "注意：各文件年份不同，可加上年份再问。"
     tail = f"\n另有 {len(missing)} 份文件没有该项数字：{'、'.join(d.label for d in missing)}。" if missing else ""
-    return AnswerPart(question, head + "\n" + "\n".join(bits) + tail, "list", refs, cites,
+    formula = ""
+    if q.total:
+        total = sum((_in_unit(it, unit) for _, it, _ in rows), Decimal(0))
+        formula = " + ".join(compute.fmt(_in_unit(it, unit), 2) for _, it, _ in rows[:20]) + (
+            " + …" if len(rows) > 20 else "") + f" = {compute.fmt(total, 2)} {unit}"
+        head = f"“{q.item}”合计 {compute.fmt(total, 2)} {unit}（{len(rows)} 份文件之和）。" + head
+        refs.append(FactRef(f"{q.item}合计", compute.fmt(total, 2), unit, "计算", ""))
+    return AnswerPart(question, head + "\n" + "\n".join(bits) + tail, "computed" if q.total else "list", refs, cites,
+                      formula,
                       chart={"title": q.item, "unit": unit,
                              "items": [[d.department or d.title, float(_in_unit(it, unit))] for d, it, _ in rows]})
 
