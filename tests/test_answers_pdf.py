@@ -225,3 +225,12 @@ def test_total_over_departments(pdfs):
     assert a.kind == "computed"
     assert a.answer.startswith("“三公经费预算”合计 906.41 万元（3 份文件之和）。")
     assert a.formula == "867.50 + 37.91 + 1.00 = 906.41 万元"
+
+
+def test_a_stated_rate_is_checked_against_its_own_figures(pdfs):
+    # the 司法局 unit budget says "减少1.10%" for 1690.69 → 1434.89 (an inspector's finding)
+    wrong = pdfs.ask("司法局2026年行政运行比2025年执行数减少多少")
+    assert wrong.answer.startswith("文件所述：下降 1.10%[1]。按文件的两个数字")
+    assert "下降 15.13%（(1434.89 − 1690.69) ÷ 1690.69 × 100% = -15.13%），与文件所述的 1.10% 不符" in wrong.answer
+    right = pdfs.ask("万里街道2024年行政运行比2023年执行数变化了多少")
+    assert right.answer.startswith("下降 12.60%[1]。") and "与文件所述一致" in right.answer

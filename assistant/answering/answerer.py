@@ -1044,8 +1044,41 @@ class DocumentAnswerer:
         cite = self.citation(top)
         cites.append(cite)
         reason = re.search(r"主要原因[是：:]*\s*([^。]+)", top.quote)
-        text = "，".join(bits) + "。" + (f"主要原因：{reason.group(1)}。" if reason else "")
+        check = self._stated_rate_check(top, changes, reg, refs)
+        lead = "文件所述：" if "不符" in check else ""  # a stated rate its own figures contradict is only quoted
+        text = lead + "，".join(bits) + "。" + check + (f"主要原因：{reason.group(1)}。" if reason else "")
         return AnswerPart(intent.text, text, "figure", refs, cites)
+
+    def _stated_rate_check(self, top: Fact, changes: list[Fact], reg: TurnCitations, refs: list[FactRef]) -> str:
+        """A stated change rate checked against the two amounts its sentence gives ("2025年当年预算执行数
+        为1690.69万元，2026年预算安排1434.89万元，比2025年预算执行数减少1.10%"): both amounts, the change
+        computed with its formula, and whether the stated rate agrees (a wrong rate is never repeated
+        as if it were right)."""
+        rates = [c for c in changes if c.role == "change_pct" and c.value is not None]
+        amounts = [f for f in self.facts if f.quote == top.quote and f.line == top.line and f.role == "amount"
+                   and f.unit in compute.UNIT_FACTORS and f.value is not None]
+        if not rates or len(amounts) != 2 or amounts[0].unit != amounts[1].unit:
+            return ""
+        base_words = re.compile(r"执行|上年|去年" + (f"|{rates[0].base_year}" if rates[0].base_year else ""))
+        base = [f for f in amounts if base_words.search(f.label)]
+        if len(base) != 1:
+            return ""
+        base = base[0]
+        cur = amounts[0] if amounts[1] is base else amounts[1]
+        if not base.value:
+            return ""
+        b, c = compute.dec(base.value), compute.dec(cur.value)
+        pct = compute.share(c - b, b)
+        pct_text = compute.fmt(abs(pct), 2)
+        mark = reg.add(self.citation(cur))
+        formula = f"({cur.value_text} − {base.value_text}) ÷ {base.value_text} × 100% = {compute.fmt(pct, 2)}%"
+        text = (f"按文件的两个数字（{cur.label} {cur.value_text} {cur.unit}，{base.label} {base.value_text} {base.unit}[{mark}]）"
+                f"计算，{'增长' if pct > 0 else '下降'} {pct_text}%（{formula}）")
+        refs.append(FactRef("按两数计算的变化率", compute.fmt(pct, 2) + "%", "%", "计算", self.doc.doc_id))
+        stated = compute.dec(rates[0].value)
+        if abs(stated - pct) > compute.dec("0.01"):
+            return text + f"，与文件所述的 {rates[0].value_text.lstrip('+-')} 不符，请以核实后的数字为准。"
+        return text + "，与文件所述一致。"
 
     # differences -----------------------------------------------------------
     def _op_diff(self, intent: Intent, q: str, reg: TurnCitations, context: dict) -> AnswerPart | None:
