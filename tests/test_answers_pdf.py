@@ -234,3 +234,9 @@ def test_a_stated_rate_is_checked_against_its_own_figures(pdfs):
     assert "下降 15.13%（(1434.89 − 1690.69) ÷ 1690.69 × 100% = -15.13%），与文件所述的 1.10% 不符" in wrong.answer
     right = pdfs.ask("万里街道2024年行政运行比2023年执行数变化了多少")
     assert right.answer.startswith("下降 12.60%[1]。") and "与文件所述一致" in right.answer
+
+
+def test_two_named_items_added(pdfs):
+    a = pdfs.ask("万里街道2025年水费和电费一共多少")
+    assert a.answer.startswith("水费、电费合计 431,000 元（水费 106,000 元[1]；电费 325,000 元[2]；")
+    assert a.formula == "106,000 + 325,000 = 431,000 元"

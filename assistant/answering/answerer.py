@@ -617,6 +617,11 @@ class DocumentAnswerer:
                           [self.citation(cur), self.citation(cf)], formula)
 
     def _op_sum(self, intent, q, reg, context):
+        """"A和B合计/一共多少": each named item found on its own and added; else the figure asked."""
+        if re.search(r"[和与及、加]|以及", q):
+            both = self._sum_of_named_items(intent, re.sub(r"合计|总计|共计|一共|总共|加起来|之和|总和", "", q), reg, context)
+            if both is not None:
+                return both
         return self._op_figure(intent, q, reg, context)
 
     def _op_code(self, intent, q, reg, context):
@@ -745,7 +750,7 @@ class DocumentAnswerer:
         if len({i.unit for i in found}) != 1 or len({i.label for i in found}) != len(found):
             return None
         total = sum((i.value for i in found), compute.dec(0))
-        text = compute.fmt(total, compute.decimals_for([i.value_text for i in found]))
+        text = compute.fmt_like(total, compute.decimals_for([i.value_text for i in found]), [i.value_text for i in found])
         unit = found[0].unit
         formula = " + ".join(i.value_text for i in found) + f" = {text} {unit}"
         bits, cites, refs = [], [], []

@@ -95,3 +95,10 @@ def display_amount(value_text: str, unit: str) -> str:
     if not unit or text.endswith(unit):
         return text
     return f"{text}{unit}" if unit in ("%", "％") else f"{text} {unit}"
+
+
+def fmt_like(value: Decimal, decimals: int, like: list[str]) -> str:
+    """``value`` with ``decimals`` decimals, grouped by thousands when the figures it was computed
+    from print their thousands so (106,000 + 325,000 = 431,000)."""
+    text = fmt(value, decimals)
+    return group_thousands(text) if any("," in x for x in like) else text

@@ -200,13 +200,7 @@ def _figure(answerer, item: str) -> Item | None:
 
 
 def _fmt(value: Decimal, digits: int, like: list[str]) -> str:
-    """``value`` with ``digits`` decimals, grouped by thousands when the figures it came from are."""
-    text = compute.fmt(value, digits)
-    if any("," in x for x in like):
-        sign, body = ("-", text[1:]) if text.startswith("-") else ("", text)
-        whole, _, frac = body.partition(".")
-        text = sign + f"{int(whole):,}" + (f".{frac}" if frac else "")
-    return text
+    return compute.fmt_like(value, digits, like)
 
 
 def _in_unit(it: Item, unit: str) -> Decimal:
