@@ -263,6 +263,10 @@ class DocumentAnswerer:
         if metric is None:
             return None
         measure = measure or measure_asked(q if _MEASURE_WORD.search(q) else intent.text, self.doc.basis)
+        return self._resolve(metric, measure)
+
+    def _resolve(self, metric, measure: str) -> Resolution:
+        """``metric`` read from this document at ``measure`` (remembered per answerer)."""
         key = (metric.id, measure)
         if key not in self._resolved:
             drop = tuple(aliases(self.doc.department)) + ((f"{self.doc.year}年",) if self.doc.year else ())
@@ -293,9 +297,7 @@ class DocumentAnswerer:
             if not agree:  # the sentence states another figure: both are shown, with both citations
                 item.disagreeing = [f for f in res.statements if f.unit in compute.UNIT_FACTORS][:1]
             return [item]
-        if res.statements:
-            return [self._item(res.statements[0], MODEL_SCORE)]
-        return []
+        return [self._item(res.fact, MODEL_SCORE)] if res.fact is not None else []
 
     def _stated_changes(self, statement: Fact) -> list[Fact]:
         """The changes a sentence states right after ``statement`` ("收入预算9,101.68万元，其中：财政拨款
@@ -360,8 +362,7 @@ class DocumentAnswerer:
         while todo:
             part = metric_catalog()[todo.pop(0)]
             todo.extend(part.parts)
-            res = resolve(part, measure_asked("", self.doc.basis), self.doc.basis, list(self.tables.values()),
-                          self.facts, tuple(aliases(self.doc.department)))
+            res = self._resolve(part, measure_asked("", self.doc.basis))
             for st in sorted(res.statements, key=lambda f: f.line):
                 changes = [c for c in self._stated_changes(st) if c.value and (not base_years or c.base_year in base_years)]
                 if not changes:
@@ -416,12 +417,9 @@ class DocumentAnswerer:
                           cites, formula)
 
     def _metric_items_of(self, res: Resolution) -> list[Item]:
-        if res.cell is not None:
-            it = self._item(res.cell, MODEL_SCORE)
-        elif res.statements:
-            it = self._item(res.statements[0], MODEL_SCORE)
-        else:
+        if res.fact is None:
             return []
+        it = self._item(res.fact, MODEL_SCORE)
         it.label = res.metric.name
         return [it]
 

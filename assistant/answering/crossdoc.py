@@ -199,10 +199,6 @@ def _figure(answerer, item: str) -> Item | None:
     return items[0]
 
 
-def _fmt(value: Decimal, digits: int, like: list[str]) -> str:
-    return compute.fmt_like(value, digits, like)
-
-
 def _in_unit(it: Item, unit: str) -> Decimal:
     return compute.convert(it.value, it.unit, unit) if it.unit != unit else it.value
 
@@ -220,7 +216,7 @@ def answer(q: CrossQuery, question: str, catalog, reg) -> AnswerPart:
         read = _read_cached(catalog, metric, q.groups, question)
         for d in q.groups:
             res, _ = read[d.doc_id]
-            fact = res.cell if res.cell is not None else (res.statements[0] if res.statements else None)
+            fact = res.fact
             if fact is None:
                 missing.append(d)
                 continue
@@ -266,9 +262,9 @@ def answer(q: CrossQuery, question: str, catalog, reg) -> AnswerPart:
         total = sum((_in_unit(it, unit) for _, it, _ in found), Decimal(0))
         like = [it.value_text for _, it, _ in found]
         digits = compute.decimals_for(like)
-        formula = " + ".join(it.value_text for _, it, _ in found) + f" = {_fmt(total, digits, like)} {unit}"
-        text += f"合计 {_fmt(total, digits, like)} {unit}（{formula}）。"
-        refs.append(FactRef(f"{q.item}（合计）", _fmt(total, digits, like), unit, "计算", ""))
+        formula = " + ".join(it.value_text for _, it, _ in found) + f" = {compute.fmt_like(total, digits, like)} {unit}"
+        text += f"合计 {compute.fmt_like(total, digits, like)} {unit}（{formula}）。"
+        refs.append(FactRef(f"{q.item}（合计）", compute.fmt_like(total, digits, like), unit, "计算", ""))
         return AnswerPart(question, text, "computed", refs, cites, formula, chart=_chart_of(q, found))
     if len(found) == 2 and (q.change or q.mode == "departments"):
         (d1, a1, _), (d2, a2, _) = found
@@ -280,8 +276,8 @@ def answer(q: CrossQuery, question: str, catalog, reg) -> AnswerPart:
             later, earlier = (d1, d2) if (d1.year or 0) > (d2.year or 0) else (d2, d1)
             lv, ev = (a1, a2) if later is d1 else (a2, a1)
             like = [a1.value_text, a2.value_text]
-            diff_text = _fmt(abs(diff), digits, like)
-            formula = f"{lv.value_text} − {ev.value_text} = {_fmt(diff, digits, like)} {unit}"
+            diff_text = compute.fmt_like(abs(diff), digits, like)
+            formula = f"{lv.value_text} − {ev.value_text} = {compute.fmt_like(diff, digits, like)} {unit}"
             verb = "增加" if diff > 0 else ("减少" if diff < 0 else "持平")
             text += (f"{later.year}年比{earlier.year}年{verb}" + (f" {diff_text} {unit}" if diff else "")
                      + f"（{formula}）。")

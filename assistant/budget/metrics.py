@@ -48,6 +48,11 @@ class Resolution:
     statements: list[Fact] = field(default_factory=list)
     empty_table: Table | None = None
 
+    @property
+    def fact(self) -> Fact | None:
+        """The figure that answers: the cell, else the first statement, else None."""
+        return self.cell if self.cell is not None else (self.statements[0] if self.statements else None)
+
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, Metric]:

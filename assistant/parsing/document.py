@@ -54,8 +54,6 @@ class ParsedDocument:
     warnings: list[str] = field(default_factory=list)
     #: (table title, spaced.Unaligned) for cells whose column could not be determined
     unaligned: list = field(default_factory=list)
-    #: while parsing: the item a figure-less line just named, for the next paragraph's figures
-    pending_item: str = ""
 
 
 def doc_id_for(path: Path) -> str:
@@ -226,13 +224,16 @@ def parse_source(src: SourceText, doc_id: str) -> ParsedDocument:
     pending_part = False
     in_contents = False
 
+    named_item = ""  # the item a figure-less line named, for the next paragraph's figures
+
     def flush():
-        nonlocal para
+        nonlocal para, named_item
         if para:
             text = "".join(para).strip()
             if text:
-                _add_paragraph(parsed, text, [p for _, p in path], line_no[para_idx], page_of[para_idx], para_idx,
-                               in_glossary=any("名词解释" in p for _, p in path))
+                named_item = _add_paragraph(parsed, text, [p for _, p in path], line_no[para_idx], page_of[para_idx],
+                                            para_idx, in_glossary=any("名词解释" in p for _, p in path),
+                                            item=named_item)
             para = []
 
     for i in range(n):
@@ -564,7 +565,9 @@ def _listed_tables(lines: list[str], is_table_line: list[bool]) -> list[str]:
 
 
 def _add_paragraph(parsed: ParsedDocument, text: str, section: list[str], line: int,
-                   page: int | None, index: int, in_glossary: bool) -> None:
+                   page: int | None, index: int, in_glossary: bool, item: str = "") -> str:
+    """Add a paragraph (a passage, and its figures as facts). ``item`` is what a figure-less line
+    before it named; returns the item this paragraph names for the next one ("" if none)."""
     doc = parsed.document
     pid = f"{doc.doc_id}:p{index + 1}"
     m = re.match(r"^\s*(?:[" + CN_NUM + r"]+\s*[、.．]|[（(][" + CN_NUM + r"]+[)）])?\s*([^：:，。]{1,30})[：:]\s*(?:是指|指|是)",
@@ -573,13 +576,9 @@ def _add_paragraph(parsed: ParsedDocument, text: str, section: list[str], line: 
         term = norm_label(m.group(1))
         parsed.passages.append(Passage(pid, doc.doc_id, "glossary", tuple(section), text, line,
                                        term=term, page=page))
-        return
+        return item  # a glossary entry passes the item on unchanged
     parsed.passages.append(Passage(pid, doc.doc_id, "narrative", tuple(section), text, line, page=page))
-    figures = extract_figures(text, doc.department, doc.year, parsed.pending_item)
-    # a line naming a classification item and no figure ("1、一般公共服务支出（类）…行政运行（项）。")
-    # gives its item to the figures of the next paragraph
-    named = re.sub(r"^\s*\d{1,2}\s*[、.．]\s*|[。：:]\s*$", "", text)
-    parsed.pending_item = norm_label(named) if not figures and len(named) <= 60 and re.search(r"（项）|（款）|（类）", named) else ""
+    figures = extract_figures(text, doc.department, doc.year, item)
     for k, fig in enumerate(figures):
         if not fig.label:
             continue
@@ -588,6 +587,10 @@ def _add_paragraph(parsed: ParsedDocument, text: str, section: list[str], line: 
             value=fig.value, value_text=fig.value_text, unit=fig.unit, line=line, quote=fig.sentence,
             role=fig.role, section_path=tuple(section), whole=fig.whole, base_year=fig.base_year,
             page=page))
+    # a line naming a classification item and no figure ("1、一般公共服务支出（类）…行政运行（项）。")
+    # gives its item to the figures of the next paragraph
+    named = re.sub(r"^\s*\d{1,2}\s*[、.．]\s*|[。：:]\s*$", "", text)
+    return norm_label(named) if not figures and len(named) <= 60 and re.search(r"（项）|（款）|（类）", named) else ""
 
 
 def _split_flattened(lines: list[str], page_of: list[int | None]) -> tuple[list[str], list[int | None], list[int]]:
